@@ -1,0 +1,5 @@
+import sys
+
+from stpn.cli import main
+
+sys.exit(main())

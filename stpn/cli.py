@@ -1,0 +1,37 @@
+"""The ``stpn`` command line: ``stpn --help`` lists the commands."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stpn import __version__
+    from stpn.data.cli import add_data_commands
+
+    parser = argparse.ArgumentParser(
+        prog="stpn",
+        description="Spatio-Temporal Prompting Network: robust video features with dynamic video prompts.",
+    )
+    parser.add_argument("--version", action="version", version=f"stpn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_data_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "data":
+        from stpn.data.cli import run_data_command
+
+        return run_data_command(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

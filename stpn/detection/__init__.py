@@ -1,0 +1,1 @@
+"""Video object detection: torchvision Faster R-CNN on a prompt-aware backbone + FPN."""

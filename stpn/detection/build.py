@@ -1,0 +1,105 @@
+"""Plain factory functions that assemble the video detectors (no registry)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.ops import MultiScaleRoIAlign
+
+from stpn.backbones.swin import build_swin
+from stpn.detection.detector import VideoFasterRCNN
+from stpn.detection.neck import NormFPN
+from stpn.prompts.build import build_predictor
+from stpn.prompts.stpn import STPN
+
+FPN_LEVELS = ("0", "1", "2", "3")
+
+
+def build_faster_rcnn_heads(
+    num_classes: int,
+    channels: int = 256,
+    anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
+    representation_size: int = 1024,
+    rpn_batch_size_per_image: int = 256,
+    box_batch_size_per_image: int = 512,
+    box_score_thresh: float = 0.05,
+    box_detections_per_img: int = 100,
+    rpn_pre_nms_top_n: tuple[int, int] = (2000, 1000),
+    rpn_post_nms_top_n: tuple[int, int] = (2000, 1000),
+) -> tuple[RegionProposalNetwork, RoIHeads]:
+    """torchvision's standard FPN Faster R-CNN heads: one anchor size per FPN level
+    (P2–P6) with aspect ratios 0.5/1/2, RoIAlign 7×7 on P2–P5, two 1024-d FC layers and a
+    (num_classes + 1)-way classifier with class-specific box regression.
+    ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` are (training, testing) counts."""
+    if len(anchor_sizes) != len(FPN_LEVELS) + 1:
+        raise ValueError(f"need one anchor size per FPN level (5), got {len(anchor_sizes)}")
+    anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    rpn = RegionProposalNetwork(
+        anchors,
+        RPNHead(channels, anchors.num_anchors_per_location()[0]),
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=rpn_batch_size_per_image,
+        positive_fraction=0.5,
+        pre_nms_top_n={"training": rpn_pre_nms_top_n[0], "testing": rpn_pre_nms_top_n[1]},
+        post_nms_top_n={"training": rpn_post_nms_top_n[0], "testing": rpn_post_nms_top_n[1]},
+        nms_thresh=0.7,
+    )
+    roi_pool = MultiScaleRoIAlign(list(FPN_LEVELS), output_size=7, sampling_ratio=2)
+    roi_heads = RoIHeads(
+        roi_pool,
+        TwoMLPHead(channels * 7 * 7, representation_size),
+        FastRCNNPredictor(representation_size, num_classes + 1),
+        fg_iou_thresh=0.5,
+        bg_iou_thresh=0.5,
+        batch_size_per_image=box_batch_size_per_image,
+        positive_fraction=0.25,
+        bbox_reg_weights=None,
+        score_thresh=box_score_thresh,
+        nms_thresh=0.5,
+        detections_per_img=box_detections_per_img,
+    )
+    return rpn, roi_heads
+
+
+def build_vid_detector(
+    num_classes: int = 30,
+    variant: str = "swin_tiny_patch4_window7_224",
+    predictor: Optional[str] = "relation",
+    num_prompts: int = 5,
+    weights: Optional[str] = None,
+    fpn_channels: int = 256,
+    support_grid: Optional[Sequence[int]] = None,
+    swin_kwargs: Optional[dict] = None,
+    **head_kwargs,
+) -> VideoFasterRCNN:
+    """Faster R-CNN + FPN on a prompt-aware Swin; ``predictor=None`` gives the per-frame
+    baseline, otherwise one of ``"relation"`` (released "att", the default), ``"topk"``
+    (released "avg"), ``"transformer"`` or ``"mixer"`` (the paper's).
+
+    ``weights``: a local timm Swin checkpoint for the backbone (ImageNet pre-training).
+    ``swin_kwargs`` go to :func:`stpn.backbones.swin.build_swin` (e.g. ``embed_dim``,
+    ``depths``, ``window_size`` for small models); ``head_kwargs`` to
+    :func:`build_faster_rcnn_heads`.
+    """
+    backbone = build_swin(variant, weights=weights, **(swin_kwargs or {}))
+    extractor = backbone
+    if predictor is not None:
+        extra = {}
+        if predictor == "mixer":
+            grid = tuple(support_grid or (7, 7))
+            support_grid, extra = grid, {"num_tokens": grid[0] * grid[1]}
+        dvp = build_predictor(
+            predictor,
+            support_dim=backbone.support_dim,
+            prompt_dim=backbone.prompt_dims[0],
+            num_prompts=num_prompts,
+            **extra,
+        )
+        extractor = STPN(backbone, dvp, support_grid=support_grid)
+    in_channels = [f["num_chs"] for f in backbone.feature_info]
+    rpn, roi_heads = build_faster_rcnn_heads(num_classes, fpn_channels, **head_kwargs)
+    return VideoFasterRCNN(extractor, NormFPN(in_channels, fpn_channels), rpn, roi_heads)
