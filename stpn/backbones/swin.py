@@ -24,7 +24,7 @@ from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, 
 
 from stpn.backbones.base import Prompts, check_images, check_prompts
 from stpn.backbones.swin_attention import prompted_window_attention
-from stpn.backbones.weights import StateDict, load_weights
+from stpn.backbones.weights import drop_classifier, load_weights
 
 # timm's architectures (patch 4): embed_dim, depths, num_heads, window_size, img_size
 SWIN_VARIANTS = {
@@ -119,11 +119,6 @@ def _prompted_attn(blk: SwinTransformerBlock, x: Tensor, prompts: Tensor) -> tup
     shifted = window_reverse(out_x.view(-1, wh, ww, c), blk.window_size, hp, wp)[:, :h, :w]
     out = torch.roll(shifted, shifts=blk.shift_size, dims=(1, 2)) if any(blk.shift_size) else shifted
     return out, out_p
-
-
-def drop_classifier(state: StateDict) -> StateDict:
-    """Remove timm's classification head (``head.*``) from an ImageNet checkpoint."""
-    return {k: v for k, v in state.items() if not k.startswith("head.")}
 
 
 def build_swin(

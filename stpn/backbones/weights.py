@@ -35,6 +35,11 @@ def read_state_dict(path: str | Path) -> StateDict:
     return obj
 
 
+def drop_classifier(state: StateDict) -> StateDict:
+    """Remove a timm classification head (``head.*``) from an ImageNet checkpoint."""
+    return {k: v for k, v in state.items() if not k.startswith("head.")}
+
+
 def load_weights(
     model: nn.Module,
     path: str | Path,
