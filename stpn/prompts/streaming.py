@@ -139,10 +139,8 @@ class StreamingExtractor:
         The smallest support index of key ``t`` never decreases for ``t >= 1`` under every
         sampler here, so a dropped entry is never asked for again.
         """
-        if next_key >= seen:
-            needed = next_key
-        else:
-            needed = min(min(self.sampler(next_key, seen)), next_key)
+        # the next key frame may not have arrived yet (causal mode): size the video to hold it
+        needed = min(min(self.sampler(next_key, max(seen, next_key + 1))), next_key)
         for store in (raw, cache):
             for i in [i for i in store if i < needed]:
                 del store[i]
