@@ -3,14 +3,17 @@
 Prints, for Swin-T (random weights; speed does not depend on them) on a clip of random frames:
 
 * per-video STPN throughput / plain backbone throughput (prompts predicted once per video from
-  ``K = 14`` frames spread over it, the one-time support pass included);
-* sliding-window STPN cost / plain cost (``K = 6``, cached support embeddings);
-* cached / naive speed-up in sliding mode at ``K = 6`` (naive = recompute the ``K`` support
-  embeddings for every frame);
-* the peak resident memory each configuration adds, measured in a fresh process per
-  configuration (``ru_maxrss`` after minus before the run).
+  ``K = 14`` frames spread over it; that one-time support pass is included);
+* sliding-window STPN cost / plain cost (``K = 6``, ``S = 8``, cached support embeddings);
+* cached / naive speed-up in sliding mode at ``K = 6`` (naive = the ``K`` support embeddings
+  recomputed for every frame);
+* the peak resident memory each configuration adds, in a fresh process per configuration
+  (``ru_maxrss`` after minus before the run).
 
-Run: ``python -m benchmarks.bench_streaming [--frames 300] [--size 224] [--naive-frames 60]``.
+Timings are the best of ``--repeats`` rounds, the configurations interleaved within each round
+so that a busy machine slows all of them alike.
+
+Run: ``python -m benchmarks.bench_streaming [--frames 120] [--naive-frames 24] [--size 224]``.
 """
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ from stpn.prompts.build import build_predictor
 from stpn.prompts.streaming import StreamingExtractor, extract_naive
 from stpn.prompts.stpn import STPN
 
+CONFIGS = ("plain", "per-video", "sliding", "naive")
 
-def _build(size: int) -> STPN:
+
+def build_model(size: int) -> STPN:
     torch.manual_seed(0)
     backbone = build_swin("swin_tiny_patch4_window7_224", img_size=size)
     predictor = build_predictor("relation", support_dim=backbone.support_dim,
@@ -35,11 +40,7 @@ def _build(size: int) -> STPN:
     return STPN(backbone, predictor).eval()
 
 
-def _frames(n: int, size: int) -> torch.Tensor:
-    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1))
-
-
-def _run(config: str, model: STPN, frames: torch.Tensor, batch: int) -> None:
+def run_config(config: str, model: STPN, frames: torch.Tensor, batch: int) -> None:
     if config == "plain":
         with torch.no_grad():
             for s in range(0, len(frames), batch):
@@ -47,55 +48,58 @@ def _run(config: str, model: STPN, frames: torch.Tensor, batch: int) -> None:
     elif config == "naive":
         extract_naive(model, frames, "sliding", num_support=6, stride=8)
     else:
-        mode, k = {"per-video": ("per-video", 14), "sliding": ("sliding", 6)}[config]
-        for _ in StreamingExtractor(model, mode, num_support=k, stride=8, batch_size=batch).run(frames):
+        k = 14 if config == "per-video" else 6
+        for _ in StreamingExtractor(model, config, num_support=k, stride=8, batch_size=batch).run(frames):
             pass
 
 
-def measure(config: str, frames: int, size: int, batch: int) -> tuple[float, float]:
-    """(seconds per frame, added peak RSS in MiB) of one configuration, in this process."""
-    model = _build(size)
-    clip = _frames(frames, size)
-    _run(config, model, clip[:2], batch)  # warm-up
+def peak_memory_mib(config: str, frames: int, size: int, batch: int) -> float:
+    """Peak RSS the configuration adds, measured in the calling (fresh) process."""
+    model = build_model(size)
+    clip = torch.rand(frames, 3, size, size)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    _run(config, model, clip, batch)
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return seconds / frames, (after - before) / 1024
+    run_config(config, model, clip, batch)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def _measure_args(args: tuple) -> tuple[float, float]:
-    return measure(*args)
+def _memory_job(args: tuple) -> float:
+    return peak_memory_mib(*args)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--frames", type=int, default=300, help="video length for plain/per-video/sliding")
-    p.add_argument("--naive-frames", type=int, default=60, help="video length for the naive run")
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description="STPN streaming inference vs the plain backbone")
+    p.add_argument("--frames", type=int, default=120, help="video length (plain, per-video, sliding)")
+    p.add_argument("--naive-frames", type=int, default=24, help="video length of the naive-vs-cached pair")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
-    jobs = {
-        "plain": (args.frames, args.batch),
-        "per-video": (args.frames, args.batch),
-        "sliding": (args.frames, args.batch),
-        "sliding-short": (args.naive_frames, args.batch),
-        "naive": (args.naive_frames, 1),
-    }
+    model = build_model(args.size)
+    clip = torch.rand(args.frames, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    short = clip[: args.naive_frames]
+    jobs = {"plain": clip, "per-video": clip, "sliding": clip, "sliding-short": short, "naive": short}
+    run_config("per-video", model, clip[:4], args.batch)  # warm-up
+    best = {name: float("inf") for name in jobs}
+    for _ in range(args.repeats):
+        for name, frames in jobs.items():
+            start = time.perf_counter()
+            run_config(name.replace("-short", ""), model, frames, args.batch)
+            best[name] = min(best[name], (time.perf_counter() - start) / len(frames))
     ctx = mp.get_context("spawn")
-    results = {}
-    for name, (n, b) in jobs.items():  # one fresh process each: clean peak-memory readings
-        with ctx.Pool(1) as pool:
-            results[name] = pool.apply(_measure_args, ((name.replace("-short", ""), n, args.size, b),))
-        print(f"  {name:14s} {1 / results[name][0]:7.2f} frames/s  peak +{results[name][1]:7.1f} MiB", flush=True)
-    plain = results["plain"][0]
-    print(f"\nSwin-T {args.size}x{args.size}, {args.frames}-frame clip, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"per-video STPN / plain throughput (K=14): {plain / results['per-video'][0]:.3f}  (target >= 0.97)")
-    print(f"sliding STPN / plain cost (K=6, S=8):     {results['sliding'][0] / plain:.3f}  (target <= 2.1)")
-    print(f"cached / naive speed-up (K=6, {args.naive_frames} frames): "
-          f"{results['naive'][0] / results['sliding-short'][0]:.2f}x  (target >= 3.5)")
+    print(f"Swin-T {args.size}x{args.size}, batch {args.batch}, {torch.get_num_threads()} threads, best of {args.repeats}")
+    for name in CONFIGS:
+        with ctx.Pool(1) as pool:  # fresh process: a clean peak-memory reading
+            mem = pool.apply(_memory_job, ((name, min(args.frames, 40), args.size, args.batch),))
+        print(f"  {name:10s} {1 / best[name]:7.2f} frames/s   peak memory +{mem:6.0f} MiB")
+    ratios = {
+        "per_video_throughput": best["plain"] / best["per-video"],
+        "sliding_cost": best["sliding"] / best["plain"],
+        "cached_speedup": best["naive"] / best["sliding-short"],
+    }
+    print(f"per-video STPN / plain throughput ({args.frames} frames, K=14): {ratios['per_video_throughput']:.3f}  (target >= 0.97)")
+    print(f"sliding STPN / plain cost (K=6, S=8):                  {ratios['sliding_cost']:.3f}  (target <= 2.1)")
+    print(f"cached / naive speed-up (K=6, {args.naive_frames} frames):              {ratios['cached_speedup']:.2f}x  (target >= 3.5)")
+    return ratios
 
 
 if __name__ == "__main__":

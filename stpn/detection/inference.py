@@ -60,7 +60,7 @@ def detect_video(
     sequence, not a stream); the per-frame baseline ignores them.
     """
     model.eval()
-    if isinstance(frames, Sequence):
+    if isinstance(frames, (Sequence, Tensor)):
         if len(frames) == 0:
             raise ValueError("the video has no frames")
         first, prepared = frames[0], _Prepared(frames)

@@ -20,10 +20,21 @@ def build_predictor(
     deep_dims: Optional[Sequence[int]] = None,
     **kwargs,
 ) -> nn.Module:
-    """``name``: ``"transformer"`` / ``"mixer"`` (paper) or ``"relation"`` / ``"topk"``
-    (released "att" / "avg"). ``deep_dims``: one width per block for STPN deep (the base
-    predictor then outputs width ``prompt_dim``, projected per block). ``kwargs`` go to the
-    predictor (e.g. ``num_heads``, ``num_tokens``)."""
+    """Build a DVP predictor ``(B, K, N, d_L), (B, K) → (B, N_P, d)``.
+
+    Args:
+        name: ``"transformer"`` / ``"mixer"`` (the paper's eq. 2–4 / 5–7) or ``"relation"`` /
+            ``"topk"`` (the authors' released "att" / "avg").
+        support_dim: width ``d_L`` of the support embeddings (``backbone.support_dim``).
+        prompt_dim: width ``d`` of the prompts (``backbone.prompt_dims[0]`` for shallow STPN).
+        num_prompts: ``N_P``.
+        deep_dims: one width per block for STPN deep (``backbone.prompt_dims``); the predictor
+            then returns a list of ``(B, N_P, deep_dims[i])`` through
+            :class:`~stpn.prompts.deep.DeepPrompts`, its base output keeping width ``prompt_dim``.
+        **kwargs: passed to the predictor, e.g. ``num_heads`` (transformer, relation),
+            ``mlp_ratio`` (transformer), ``num_tokens`` / ``token_hidden`` / ``channel_hidden``
+            (mixer).
+    """
     if name == "transformer":
         predictor = TransformerPredictor(support_dim, prompt_dim, num_prompts, **kwargs)
     elif name == "mixer":

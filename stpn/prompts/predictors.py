@@ -68,7 +68,9 @@ class TransformerPredictor(nn.Module):
         mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()
-        check_sizes(support_dim=support_dim, prompt_dim=prompt_dim, num_prompts=num_prompts, num_heads=num_heads)
+        check_sizes(
+            support_dim=support_dim, prompt_dim=prompt_dim, num_prompts=num_prompts, num_heads=num_heads
+        )
         if support_dim % num_heads != 0:
             raise ValueError(f"support_dim {support_dim} must be divisible by num_heads {num_heads}")
         self.support_dim, self.prompt_dim, self.num_prompts = support_dim, prompt_dim, num_prompts
