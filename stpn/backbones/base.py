@@ -4,7 +4,7 @@ STPN runs one shared backbone twice (paper §4.1):
 
 * predicting stage: ``embed(images)`` returns the support embeddings ``E^L`` of the last layer,
   computed **without** prompts, as a map ``(B, d_L, h_L, w_L)`` (patch tokens only, after the
-  backbone's final norm; class tokens dropped). A map rather than tokens lets the STPN wrapper
+  backbone's final norm where it has one — ViT, Swin; CvT has none; class tokens dropped). A map rather than tokens lets the STPN wrapper
   pool it to a fixed grid (the Mixer predictor needs a fixed token count) and cache it;
   ``map.flatten(2).transpose(1, 2)`` gives the ``(B, n_L, d_L)`` tokens of paper eq. 1;
 * prompting stage: ``forward_features(images, prompts)`` runs the same weights with the dynamic
