@@ -1,0 +1,52 @@
+"""What a video detector is made of, as plain data: saved in checkpoints, read from YAML presets
+(``configs/*.yaml``), turned into a model by :func:`build_from_config`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from stpn.detection.build import build_vid_detector
+from stpn.detection.detector import VideoFasterRCNN
+
+
+@dataclass
+class DetectorConfig:
+    """Arguments of :func:`stpn.detection.build.build_vid_detector` plus the class names."""
+
+    class_names: list[str]
+    variant: str = "swin_tiny_patch4_window7_224"
+    predictor: Optional[str] = "relation"
+    num_prompts: int = 5
+    fpn_channels: int = 256
+    swin_kwargs: dict[str, Any] = field(default_factory=dict)
+    head_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown detector config keys {unknown}; known: {sorted(known)}")
+        if "class_names" not in data:
+            raise ValueError("detector config needs `class_names`")
+        data = dict(data)
+        for key in ("swin_kwargs", "head_kwargs"):  # JSON / YAML give lists where tuples are meant
+            data[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.get(key, {}).items()}
+        return cls(**data)
+
+
+def build_from_config(config: DetectorConfig, weights: Optional[str] = None) -> VideoFasterRCNN:
+    """The detector a config describes; ``weights``: a local timm Swin checkpoint."""
+    return build_vid_detector(
+        num_classes=len(config.class_names),
+        variant=config.variant,
+        predictor=config.predictor,
+        num_prompts=config.num_prompts,
+        weights=weights,
+        fpn_channels=config.fpn_channels,
+        swin_kwargs=config.swin_kwargs,
+        **config.head_kwargs,
+    )

@@ -1,0 +1,99 @@
+"""Train and evaluate a video detector: the functions behind ``stpn train`` / ``stpn eval`` and
+the demo. A run directory holds ``detector.json`` (what the model is), the engine's
+``checkpoint.pt`` and the final ``model.safetensors``."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm import tqdm
+
+from stpn.data.clips import ClipDataset
+from stpn.data.types import VideoDataset, load_frame
+from stpn.detection.config import DetectorConfig, build_from_config
+from stpn.detection.data import collate_detection
+from stpn.detection.detector import VideoFasterRCNN
+from stpn.detection.inference import detect_video
+from stpn.engine import TrainConfig, fit, make_train_loader
+from stpn.prompts.sampling import train_bilateral
+
+DETECTOR_FILE = "detector.json"
+
+
+def train_detector(
+    model: VideoFasterRCNN,
+    detector_config: DetectorConfig,
+    dataset: VideoDataset,
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    transform=None,
+    max_offset: int = 9,
+    resume: Optional[str] = None,
+):
+    """Train on every annotated frame of ``dataset``; each item carries two support frames, one
+    from each side within ``±max_offset`` (the released training sampler). Returns the
+    engine's ``TrainHistory``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DETECTOR_FILE).write_text(json.dumps(detector_config.to_dict(), indent=2))
+    clips = ClipDataset(dataset, train_bilateral(max_offset), transform=transform)
+    loader = make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
+    return fit(model, loader, train_config, out_dir, resume=resume)
+
+
+def load_detector(path: str | Path) -> tuple[VideoFasterRCNN, DetectorConfig]:
+    """A trained detector from a run directory (or its ``checkpoint.pt`` / ``model.safetensors``)."""
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    config_file = run_dir / DETECTOR_FILE
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file} not found: is {run_dir} a run directory of `stpn train`?")
+    config = DetectorConfig.from_dict(json.loads(config_file.read_text()))
+    model = build_from_config(config)
+    weights = path if path.is_file() else next(
+        (run_dir / f for f in ("model.safetensors", "checkpoint.pt") if (run_dir / f).is_file()), None
+    )
+    if weights is None:
+        raise FileNotFoundError(f"no model.safetensors or checkpoint.pt in {run_dir}")
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict(state)
+    return model.eval(), config
+
+
+def video_tensors(video) -> list[torch.Tensor]:
+    """A video's frames as ``(3, H, W)`` float tensors in [0, 1]."""
+    return [torch.from_numpy(load_frame(f).copy()).permute(2, 0, 1).float() / 255 for f in video.frames]
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: VideoFasterRCNN,
+    dataset: VideoDataset,
+    mode: str = "per-video",
+    num_support: int = 14,
+    stride: int = 8,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> tuple[list[dict], float]:
+    """Detections for every frame of every video, and the frames per second it ran at.
+
+    Each detection dict: ``video_index``, ``frame_index``, ``boxes`` (N, 4) xyxy, ``scores``,
+    ``labels`` (1-based)."""
+    model.eval()
+    results, frames, seconds = [], 0, 0.0
+    for v, video in enumerate(tqdm(dataset.videos, desc="detect", disable=not progress, leave=False)):
+        tensors = video_tensors(video)
+        start = time.perf_counter()
+        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size):
+            results.append({"video_index": v, "frame_index": t, **det})
+        seconds += time.perf_counter() - start
+        frames += len(tensors)
+    return results, frames / max(seconds, 1e-9)
