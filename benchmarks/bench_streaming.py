@@ -7,8 +7,7 @@ Prints, for Swin-T (random weights; speed does not depend on them) on a clip of 
 * sliding-window STPN cost / plain cost (``K = 6``, ``S = 8``, cached support embeddings);
 * cached / naive speed-up in sliding mode at ``K = 6`` (naive = the ``K`` support embeddings
   recomputed for every frame);
-* the peak resident memory each configuration adds, in a fresh process per configuration
-  (``ru_maxrss`` after minus before the run).
+* the peak resident memory each configuration adds, in a fresh process per configuration.
 
 Timings are the best of ``--repeats`` rounds, the configurations interleaved within each round
 so that a busy machine slows all of them alike.
@@ -20,6 +19,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import resource
+import threading
 import time
 
 import torch
@@ -53,13 +53,30 @@ def run_config(config: str, model: STPN, frames: torch.Tensor, batch: int) -> No
             pass
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
 def peak_memory_mib(config: str, frames: int, size: int, batch: int) -> float:
-    """Peak RSS the configuration adds, measured in the calling (fresh) process."""
+    """Peak resident memory the configuration adds over the process before it runs (RSS
+    sampled every 2 ms in a thread; ``ru_maxrss`` cannot tell, model building peaks higher)."""
     model = build_model(size)
     clip = torch.rand(frames, 3, size, size)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run_config(config, model, clip[:2], batch)  # warm-up allocations are not the config's
+    baseline, peak, done = _rss_bytes(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
     run_config(config, model, clip, batch)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    done.set()
+    thread.join()
+    return max(peak[0] - baseline, 0) / 2**20
 
 
 def _memory_job(args: tuple) -> float:

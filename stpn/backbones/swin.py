@@ -53,6 +53,9 @@ class PromptSwin(SwinTransformer):
         if any(not 0 <= i < len(self.layers) for i in self.out_indices):
             raise ValueError(f"out_indices {self.out_indices} outside the {len(self.layers)} stages")
         self.feature_info = [self.feature_info[i] for i in self.out_indices]
+        for stage in self.layers:  # fused SDPA kernels, as the prompted path uses (same math)
+            for blk in stage.blocks:
+                blk.attn.fused_attn = True
         self.prompt_dims = tuple(blk.dim for stage in self.layers for blk in stage.blocks)
         self.support_dim = self.num_features
         self.required_num_prompts = None
@@ -96,14 +99,24 @@ def _merge_prompts(merging: nn.Module, prompts: Tensor) -> Tensor:
 
 
 def prompted_block(blk: SwinTransformerBlock, x: Tensor, prompts: Tensor) -> tuple[Tensor, Tensor]:
-    """One Swin block on ``x (B, H, W, C)`` and ``prompts (B, P, C)``."""
+    """One Swin block on ``x (B, H, W, C)`` and ``prompts (B, P, C)``.
+
+    When DropPath is active (training) prompts and tokens are joined first so that one draw
+    per image drops both, as if they were one sequence; otherwise they run side by side.
+    """
     b, h, w, c = x.shape
     attn_x, attn_p = _prompted_attn(blk, blk.norm1(x), blk.norm1(prompts))
-    seq = torch.cat([prompts, x.reshape(b, h * w, c)], 1)
-    seq = seq + blk.drop_path1(torch.cat([attn_p, attn_x.reshape(b, h * w, c)], 1))
-    seq = seq + blk.drop_path2(blk.mlp(blk.norm2(seq)))
-    p = prompts.shape[1]
-    return seq[:, p:].reshape(b, h, w, c), seq[:, :p]
+    if blk.training and not isinstance(blk.drop_path1, nn.Identity):
+        seq = torch.cat([prompts, x.reshape(b, h * w, c)], 1)
+        seq = seq + blk.drop_path1(torch.cat([attn_p, attn_x.reshape(b, h * w, c)], 1))
+        seq = seq + blk.drop_path2(blk.mlp(blk.norm2(seq)))
+        p = prompts.shape[1]
+        return seq[:, p:].reshape(b, h, w, c), seq[:, :p]
+    x = (x + attn_x).reshape(b, h * w, c)
+    x = x + blk.mlp(blk.norm2(x))
+    prompts = prompts + attn_p
+    prompts = prompts + blk.mlp(blk.norm2(prompts))
+    return x.reshape(b, h, w, c), prompts
 
 
 def _prompted_attn(blk: SwinTransformerBlock, x: Tensor, prompts: Tensor) -> tuple[Tensor, Tensor]:
