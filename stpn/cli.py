@@ -8,6 +8,8 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from stpn import __version__
     from stpn.data.cli import add_data_commands
+    from stpn.demo.cli import add_demo_command
+    from stpn.detection.cli import add_detection_commands
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -15,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stpn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_demo_command(commands)
+    add_detection_commands(commands)
     add_data_commands(commands)
     return parser
 
@@ -29,8 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.data.cli import run_data_command
 
         return run_data_command(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    if args.command == "demo":
+        from stpn.demo.cli import run_demo_command
+
+        return run_demo_command(args)
+    from stpn.detection.cli import run_detection_command
+
+    return run_detection_command(args)
 
 
 if __name__ == "__main__":

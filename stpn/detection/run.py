@@ -11,7 +11,8 @@ from typing import Optional
 import torch
 from tqdm import tqdm
 
-from stpn.data.clips import ClipDataset
+from stpn.data.clips import ClipDataset, frame_to_tensor
+from stpn.data.transforms import ResizeShortSide
 from stpn.data.types import VideoDataset, load_frame
 from stpn.detection.config import DetectorConfig, build_from_config
 from stpn.detection.data import collate_detection
@@ -68,9 +69,18 @@ def load_detector(path: str | Path) -> tuple[VideoFasterRCNN, DetectorConfig]:
     return model.eval(), config
 
 
-def video_tensors(video) -> list[torch.Tensor]:
-    """A video's frames as ``(3, H, W)`` float tensors in [0, 1]."""
-    return [torch.from_numpy(load_frame(f).copy()).permute(2, 0, 1).float() / 255 for f in video.frames]
+def video_tensors(video, test_size: Optional[int] = None, max_size: int = 1333) -> tuple[list[torch.Tensor], float]:
+    """A video's frames as ``(3, H, W)`` floats in [0, 1], resized so the short side is
+    ``test_size`` (none if ``None``), and the scale applied (divide boxes by it to go back)."""
+    frames = [frame_to_tensor(load_frame(f)) for f in video.frames]
+    if test_size is None or not frames:
+        return frames, 1.0
+    resize = ResizeShortSide(test_size, max_size)
+    size = resize.output_size(video.height, video.width, test_size)
+    if size == (video.height, video.width):
+        return frames, 1.0
+    empty = {"boxes": torch.zeros(0, 4)}
+    return [resize(f[None], empty)[0][0] for f in frames], size[1] / video.width
 
 
 @torch.no_grad()
@@ -82,17 +92,19 @@ def predict_dataset(
     stride: int = 8,
     batch_size: int = 4,
     progress: bool = True,
+    test_size: Optional[int] = None,
 ) -> tuple[list[dict], float]:
     """Detections for every frame of every video, and the frames per second it ran at.
 
     Each detection dict: ``video_index``, ``frame_index``, ``boxes`` (N, 4) xyxy, ``scores``,
-    ``labels`` (1-based)."""
+    ``labels`` (1-based), in the original frame's pixels (``test_size`` resizes the input)."""
     model.eval()
     results, frames, seconds = [], 0, 0.0
     for v, video in enumerate(tqdm(dataset.videos, desc="detect", disable=not progress, leave=False)):
-        tensors = video_tensors(video)
+        tensors, scale = video_tensors(video, test_size)
         start = time.perf_counter()
         for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size):
+            det["boxes"] = det["boxes"] / scale
             results.append({"video_index": v, "frame_index": t, **det})
         seconds += time.perf_counter() - start
         frames += len(tensors)

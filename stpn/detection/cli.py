@@ -1,0 +1,170 @@
+"""``stpn train`` / ``stpn eval`` / ``stpn detect``: the video detector from the command line.
+
+A YAML config (``configs/*.yaml``) has four sections that map one-to-one onto the code:
+``detector`` (:class:`~stpn.detection.config.DetectorConfig`), ``train``
+(:class:`~stpn.engine.TrainConfig`), ``data`` (where the dataset is and how clips are made) and
+``eval`` (how the detector runs on the validation videos); plus an optional ``pretrained``
+backbone checkpoint (a local timm Swin file).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECTIONS = ("detector", "train", "data", "eval", "pretrained")
+
+
+def load_run_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a YAML run config; unknown sections are an error (typos do not pass)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {unknown}; known: {', '.join(SECTIONS)}")
+    for needed in ("detector", "data"):
+        if needed not in data:
+            raise ValueError(f"{path}: missing section `{needed}`")
+    return data
+
+
+def _read_splits(data_cfg: dict, splits_key: str):
+    from stpn.data.formats import read_dataset
+    from stpn.data.types import VideoDataset
+
+    root, fmt = data_cfg["root"], data_cfg.get("format")
+    splits = data_cfg[splits_key]
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    parts = [read_dataset(root, fmt, split) for split in splits]
+    categories = parts[0].categories
+    for split, part in zip(splits[1:], parts[1:]):
+        if part.categories != categories:
+            raise ValueError(f"split {split!r} has categories {part.categories}, {splits[0]!r} has {categories}")
+    return VideoDataset(categories, [v for part in parts for v in part.videos])
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from stpn.data.transforms import build_clip_transform
+    from stpn.detection.config import DetectorConfig, build_from_config
+    from stpn.detection.run import train_detector
+    from stpn.engine import TrainConfig
+
+    cfg = load_run_config(args.config)
+    detector_cfg = DetectorConfig.from_dict(cfg["detector"])
+    train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {})})
+    data_cfg = cfg["data"]
+    dataset = _read_splits(data_cfg, "train_splits")
+    transform = build_clip_transform(True, tuple(data_cfg.get("train_sizes", range(480, 801, 32))),
+                                     max_size=data_cfg.get("max_size", 1333))
+    model = build_from_config(detector_cfg, weights=args.pretrained or cfg.get("pretrained"))
+    history = train_detector(model, detector_cfg, dataset, train_cfg, args.out, transform,
+                             max_offset=data_cfg.get("max_offset", 9), resume=args.resume)
+    print(f"trained {history.end_iteration} iterations; run directory {args.out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from stpn.detection.run import load_detector, predict_dataset
+    from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
+
+    cfg = load_run_config(args.config)
+    eval_cfg = cfg.get("eval", {})
+    dataset = _read_splits(cfg["data"], "val_splits")
+    model, _ = load_detector(args.checkpoint)
+    detections, fps = predict_dataset(model, dataset, args.mode or eval_cfg.get("mode", "per-video"),
+                                      eval_cfg.get("num_support", 14), eval_cfg.get("stride", 8),
+                                      test_size=eval_cfg.get("test_size"))
+    report = detection_report(dataset, detections)
+    print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
+    if args.json:
+        save_coco_results(args.json, dataset, detections)
+        print(f"detections written to {args.json}")
+    return 0
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from stpn.data.video import VideoReader, VideoWriter, draw_boxes
+    from stpn.detection.inference import detect_video
+    from stpn.detection.run import load_detector
+    from tqdm import tqdm
+
+    from stpn.data.clips import frame_to_tensor
+
+    model, config = load_detector(args.checkpoint)
+    reader = VideoReader(args.video)
+    images: dict[int, Any] = {}  # frames read but not yet drawn (bounded by the mode's look-ahead)
+
+    def tensors():
+        for i, image in enumerate(reader):
+            images[i] = image
+            yield frame_to_tensor(image)
+
+    # per-video prompts come from frames spread over the whole video: read it all first
+    frames = list(tensors()) if args.mode == "per-video" else tensors()
+    writer = VideoWriter(args.out, reader.fps, (reader.width, reader.height)) if args.out else None
+    records, start = [], time.perf_counter()
+    detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size)
+    for t, det in tqdm(detections, total=reader.frame_count or None, desc="detect", unit="frame"):
+        image = images.pop(t)
+        keep = det["scores"] >= args.score_thresh
+        boxes, scores, labels = det["boxes"][keep], det["scores"][keep], det["labels"][keep]
+        names = [config.class_names[int(i) - 1] for i in labels]
+        records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
+        if writer:
+            writer.write(draw_boxes(image, boxes.numpy(), names, scores.numpy()))
+    seconds = time.perf_counter() - start
+    if writer:
+        writer.close()
+        print(f"annotated video written to {args.out}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"video": str(args.video), "frames": records}))
+        print(f"detections written to {args.json}")
+    print(f"{len(records)} frames in {seconds:.1f} s: {len(records) / max(seconds, 1e-9):.2f} frames/s ({args.mode} mode)")
+    return 0
+
+
+def add_detection_commands(sub) -> None:
+    train = sub.add_parser("train", help="train a video detector from a YAML config")
+    train.add_argument("--config", required=True, help="configs/*.yaml")
+    train.add_argument("--out", required=True, help="run directory (checkpoints, scalars, model)")
+    train.add_argument("--resume", default=None, help="checkpoint file, run directory or 'auto'")
+    train.add_argument("--pretrained", default=None, help="local timm Swin checkpoint for the backbone")
+    train.add_argument("--max-iters", type=int, default=None, help="override the schedule length")
+    ev = sub.add_parser("eval", help="COCO AP, motion-speed and deterioration splits of a trained detector")
+    ev.add_argument("--config", required=True)
+    ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    ev.add_argument("--mode", choices=("per-video", "sliding", "causal"), default=None)
+    ev.add_argument("--json", default=None, help="write detections as COCO result JSON")
+    det = sub.add_parser("detect", help="detect objects in a video file")
+    det.add_argument("video", help="any file PyAV can decode")
+    det.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
+    det.add_argument("--mode", choices=("per-video", "sliding", "causal"), default="per-video")
+    det.add_argument("--num-support", type=int, default=14)
+    det.add_argument("--stride", type=int, default=8)
+    det.add_argument("--batch-size", type=int, default=4)
+    det.add_argument("--score-thresh", type=float, default=0.5)
+    det.add_argument("--out", default=None, help="annotated mp4 to write")
+    det.add_argument("--json", default=None, help="detections JSON to write")
+
+
+COMMANDS = {"train": run_train, "eval": run_eval, "detect": run_detect}
+
+
+def run_detection_command(args: argparse.Namespace) -> int:
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"stpn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
