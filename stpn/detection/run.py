@@ -37,6 +37,9 @@ def train_detector(
     """Train on every annotated frame of ``dataset``; each item carries two support frames, one
     from each side within ``±max_offset`` (the released training sampler). Returns the
     engine's ``TrainHistory``."""
+    if list(dataset.categories) != list(detector_config.class_names):
+        raise ValueError(f"the dataset's classes {dataset.categories} differ from the detector's "
+                         f"class_names {detector_config.class_names}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / DETECTOR_FILE).write_text(json.dumps(detector_config.to_dict(), indent=2))
