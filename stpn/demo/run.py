@@ -36,7 +36,7 @@ class DemoSettings:
     val_videos: int = 16
     frames: int = 24
     size: int = 128
-    iters: int = 500
+    iters: int = 600
     batch_size: int = 8
     lr: float = 1e-3
     severity: float = synthetic.SEVERITY_DEFAULT
