@@ -9,7 +9,8 @@ window (the released code concatenates them to every window first, which makes e
 projection, norm and MLP ``(P + M) / M`` times as expensive). Window-token queries then run in
 one fused ``scaled_dot_product_attention`` over ``[prompt keys, window keys]``; for that the
 small ``(P, head_dim)`` prompt keys/values are broadcast into each window (a copy of
-``P / M ≈ 10 %`` of the keys, cheaper than a second, unfused softmax). Prompt queries meet all
+``P / M ≈ 10 %`` of the keys, cheaper than a second, unfused softmax), and the key count is
+padded to a multiple of 32 with masked keys, where the fused CPU kernel is fastest. Prompt queries meet all
 window keys in one ``(B, h, nW, P, hd) @ (B, h, nW, hd, M)`` product with a softmax per window.
 """
 from __future__ import annotations
@@ -50,15 +51,19 @@ def prompted_window_attention(
     qp, kp, vp = _heads(attn.qkv(prompts), h)  # (B, h, P, hd)
     hd = qx.shape[-1]
 
-    # window-token queries: keys = [prompts (shared), own window]; zero bias/mask on prompts.
-    # Batch dims (B, nW·h) keep the inputs 4-D (the fused CPU kernel) and let the per-window
-    # bias broadcast over the batch instead of being copied per image.
+    # window-token queries: keys = [prompts (shared), padding, own window]; zero bias/mask on
+    # prompts. Batch dims (B, nW·h) keep the inputs 4-D (the fused CPU kernel) and let the
+    # per-window bias broadcast over the batch. The key count is padded to a multiple of 32 with
+    # masked-out keys: the fused kernel runs about twice as fast on 64 keys as on 54.
+    pad = -(p + m) % 32
     bias = attn._get_rel_pos_bias()[:, None]  # (1, 1, h, M, M)
     if mask is not None:
         bias = bias + mask[None, :, None]  # (1, nW, h, M, M)
-    bias = F.pad(bias.expand(1, nw, h, m, m).reshape(1, nw * h, m, m), (p, 0))
-    keys = torch.cat([kp[:, None].expand(b, nw, h, p, hd), kx], 3).view(b, nw * h, p + m, hd)
-    values = torch.cat([vp[:, None].expand(b, nw, h, p, hd), vx], 3).view(b, nw * h, p + m, hd)
+    bias = F.pad(bias.expand(1, nw, h, m, m).reshape(1, nw * h, m, m), (p + pad, 0))
+    bias[..., p : p + pad] = float("-inf")
+    filler = kx.new_zeros(b, nw, h, pad, hd)
+    keys = torch.cat([kp[:, None].expand(b, nw, h, p, hd), filler, kx], 3).view(b, nw * h, p + pad + m, hd)
+    values = torch.cat([vp[:, None].expand(b, nw, h, p, hd), filler, vx], 3).view(b, nw * h, p + pad + m, hd)
     dropout = attn.attn_drop.p if attn.training else 0.0
     out_x = F.scaled_dot_product_attention(qx.reshape(b, nw * h, m, hd), keys, values, attn_mask=bias, dropout_p=dropout)
     out_x = out_x.view(b, nw, h, m, hd).transpose(2, 3).reshape(b * nw, m, h * hd)
