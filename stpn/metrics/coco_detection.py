@@ -1,146 +1,207 @@
-"""Video object detection metrics through pycocotools (DESIGN.md §5).
+"""Video object detection metrics through pycocotools' COCOeval (DESIGN.md §5).
 
-* COCO AP, AP50, AP75, AP_S/M/L over all frames;
-* AP50 per FGFA motion-speed group: for group ``g`` the ground truth of the other groups is
-  marked ``iscrowd`` so that detections on it count neither as true nor as false positives
-  (pycocotools reads ignore flags only from ``iscrowd``; a crowd region absorbs a detection
-  whose overlap with it, intersection over the detection's area, passes the threshold);
-* AP50 on degraded frames (any frame-wide deterioration, or any object hit) and clean frames,
-  and per deterioration kind (the frames that kind hit).
+* COCO AP, AP50, AP75, AP_S / AP_M / AP_L over all frames (bbox, maxDets 100);
+* AP50 per FGFA motion-speed group, the other groups' ground truth ignored;
+* AP50 on degraded and on clean frames, and per deterioration kind
+  (:mod:`stpn.metrics.detection_splits` says which objects and frames).
 
-Detections are dicts ``{video_index, frame_index, boxes (N, 4) xyxy, scores (N,), labels (N,)
-1-based}``. Values are fractions in [0, 1]; NaN where a subset has no ground truth.
+Ignoring ground truth. pycocotools 2.0 overwrites every ground truth's ``ignore`` key with its
+``iscrowd`` flag, so ``ignore`` alone does nothing there, and ``iscrowd`` changes the matching
+(overlap measured over the detection's area, and one crowd box absorbs any number of
+detections). :class:`IgnoreAwareCOCOeval` restores the ``ignore`` key after that step, so an
+ignored object is matched with the ordinary IoU, after the non-ignored ones, and absorbs the one
+detection matched to it: that detection is neither a true nor a false positive, while a duplicate
+on the same object stays a false positive, as everywhere in COCO. This differs from FGFA's own
+VID evaluation, which also skips unmatched detections that overlap ignored objects best and
+weights false positives on empty frames; we keep COCO matching so that the speed split and the
+overall AP follow one rule.
+
+Values are fractions in [0, 1]; NaN where the evaluated frames hold no (non-ignored) ground
+truth. No detections at all gives 0, not an error.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
-from pathlib import Path
-from typing import Callable, Optional, Sequence
+import numbers
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from stpn.data.types import VideoDataset
-from stpn.metrics.motion_speed import SPEED_GROUPS, motion_ious, speed_group
+from stpn.metrics.coco_format import IgnoreFn, coco_ground_truth, coco_results, image_ids, save_coco_results
+from stpn.metrics.detection_splits import deterioration_subsets, ignore_other_speeds, speed_groups
+from stpn.metrics.motion_speed import SPEED_GROUPS
 
-STAT_NAMES = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L")
+__all__ = ["STAT_NAMES", "IgnoreAwareCOCOeval", "coco_stats", "evaluate_detections", "detection_report",
+           "format_table", "save_coco_results"]
 
-
-def image_ids(dataset: VideoDataset) -> dict[tuple[int, int], int]:
-    """Stable COCO image id (1-based) of every (video index, frame index)."""
-    ids, next_id = {}, 1
-    for v, video in enumerate(dataset.videos):
-        for t in range(len(video)):
-            ids[(v, t)] = next_id
-            next_id += 1
-    return ids
+STAT_NAMES = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L")  # the first six COCOeval.stats
 
 
-def coco_ground_truth(dataset: VideoDataset, crowd: Optional[Callable[[int, int, int], bool]] = None) -> dict:
-    """The dataset as a COCO ground-truth dict; ``crowd(v, t, track_id)`` marks ignored objects."""
-    ids = image_ids(dataset)
-    images, annotations = [], []
-    for v, video in enumerate(dataset.videos):
-        for t, frame in enumerate(video.annotations):
-            images.append({"id": ids[(v, t)], "width": video.width, "height": video.height,
-                           "file_name": f"{video.name}/{t:06d}"})
-            for inst in frame.instances:
-                x1, y1, x2, y2 = (float(c) for c in inst.box)
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": ids[(v, t)], "category_id": inst.category_id + 1,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": int(bool(crowd and crowd(v, t, inst.track_id))),
-                })
-    categories = [{"id": i + 1, "name": n} for i, n in enumerate(dataset.categories)]
-    return {"images": images, "annotations": annotations, "categories": categories}
+class IgnoreAwareCOCOeval(COCOeval):
+    """COCOeval that honours the ground truth's ``ignore`` key (or ``iscrowd``, as before).
+
+    ``iou_cache``: a dict shared by evaluations of one result set against ground truths that
+    differ only in ``ignore`` flags and evaluated images (IoUs do not depend on either), so each
+    image's IoUs are computed once.
+    """
+
+    def __init__(self, coco_gt: COCO, coco_dt: COCO, iou_type: str = "bbox", iou_cache: Optional[dict] = None):
+        super().__init__(coco_gt, coco_dt, iou_type)
+        # read before the first _prepare, which overwrites the key in place
+        self.ignored_ids = {a["id"] for a in coco_gt.dataset["annotations"] if a.get("ignore")}
+        self.iou_cache = iou_cache
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        for gts in self._gts.values():
+            for gt in gts:
+                gt["ignore"] = bool(gt["ignore"]) or gt["id"] in self.ignored_ids
+
+    def computeIoU(self, imgId, catId):  # noqa: N802 (pycocotools' name)
+        if self.iou_cache is None:
+            return super().computeIoU(imgId, catId)
+        if (imgId, catId) not in self.iou_cache:
+            self.iou_cache[imgId, catId] = super().computeIoU(imgId, catId)
+        return self.iou_cache[imgId, catId]
 
 
-def coco_results(dataset: VideoDataset, detections: Sequence[dict]) -> list[dict]:
-    """Detections as a COCO result list (xywh boxes, 1-based category ids)."""
-    ids = image_ids(dataset)
-    out = []
-    for det in detections:
-        key = (int(det["video_index"]), int(det["frame_index"]))
-        if key not in ids:
-            raise ValueError(f"detection for video {key[0]} frame {key[1]}, which the dataset does not have")
-        boxes = np.asarray(det["boxes"], dtype=np.float64).reshape(-1, 4)
-        for box, score, label in zip(boxes, np.asarray(det["scores"]), np.asarray(det["labels"])):
-            out.append({"image_id": ids[key], "category_id": int(label), "score": float(score),
-                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    return out
+def _quiet(verbose: bool):
+    return contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
 
 
-def save_coco_results(path: str | Path, dataset: VideoDataset, detections: Sequence[dict]) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(coco_results(dataset, detections)))
-    return path
+def _coco_gt(gt: dict, verbose: bool = False) -> COCO:
+    coco = COCO()
+    # copies: pycocotools writes "ignore" / "_ignore" into the annotation dicts it is given
+    coco.dataset = {**gt, "annotations": [dict(a) for a in gt["annotations"]]}
+    with _quiet(verbose):
+        coco.createIndex()
+    return coco
 
 
-def coco_eval(gt: dict, results: list[dict], image_subset: Optional[Sequence[int]] = None) -> dict[str, float]:
-    """AP, AP50, AP75, AP_S, AP_M, AP_L (NaN where undefined); pycocotools' prints silenced."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+def _coco_dt(coco_gt: COCO, results: list[dict], verbose: bool = False) -> COCO:
+    with _quiet(verbose):
+        if results:
+            return coco_gt.loadRes([dict(r) for r in results])  # loadRes adds id / area to each dict
+        # loadRes fails on an empty list; no detections is a valid (if poor) result
+        coco = COCO()
+        coco.dataset = {"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"],
+                        "annotations": []}
+        coco.createIndex()
+        return coco
 
-    subset = list(image_subset) if image_subset is not None else [im["id"] for im in gt["images"]]
-    if not subset or not any(a["image_id"] in set(subset) and not a["iscrowd"] for a in gt["annotations"]):
-        return {name: math.nan for name in STAT_NAMES}
-    if not results:
-        return {name: 0.0 for name in STAT_NAMES}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
-        evaluator.params.imgIds = subset
+
+def _evaluate(coco_gt: COCO, coco_dt: COCO, img_ids: Optional[Sequence[int]] = None, ap50_only: bool = False,
+              verbose: bool = False, iou_cache: Optional[dict] = None) -> dict[str, float]:
+    """The six COCO stats, or with ``ap50_only`` just ``{"AP50": ...}`` from a run restricted to
+    IoU 0.5 and the ``all`` area range (4x fewer per-image evaluations, same number)."""
+    evaluator = IgnoreAwareCOCOeval(coco_gt, coco_dt, "bbox", iou_cache)
+    if img_ids is not None:
+        evaluator.params.imgIds = sorted(img_ids)
+    if ap50_only:
+        evaluator.params.iouThrs = np.array([0.5])
+        evaluator.params.areaRng, evaluator.params.areaRngLbl = evaluator.params.areaRng[:1], ["all"]
+        evaluator.params.maxDets = evaluator.params.maxDets[-1:]
+    with _quiet(verbose):
         evaluator.evaluate()
         evaluator.accumulate()
-        evaluator.summarize()
-    return {name: (float(v) if v >= 0 else math.nan) for name, v in zip(STAT_NAMES, evaluator.stats[:6])}
+        if not ap50_only:
+            evaluator.summarize()
+    if ap50_only:
+        # what summarize() does for AP50: mean precision over recall thresholds and categories
+        # that have ground truth (-1 marks the others)
+        precision = evaluator.eval["precision"][0, :, :, 0, 0]
+        return {"AP50": float(precision[precision > -1].mean()) if (precision > -1).any() else math.nan}
+    return {name: float(v) if v > -1 else math.nan for name, v in zip(STAT_NAMES, evaluator.stats[:6])}
 
 
-def frame_deteriorations(dataset: VideoDataset) -> dict[tuple[int, int], set[str]]:
-    """Every deterioration that hit each frame (frame-wide or on any of its objects)."""
-    return {
-        (v, t): set(frame.deteriorations) | {d for inst in frame.instances for d in inst.deteriorations}
-        for v, video in enumerate(dataset.videos) for t, frame in enumerate(video.annotations)
-    }
+def coco_stats(gt: dict, results: list[dict], img_ids: Optional[Sequence[int]] = None,
+               verbose: bool = False) -> dict[str, float]:
+    """AP, AP50, AP75, AP_S, AP_M, AP_L of a COCO ground-truth dict and result list, on the
+    images ``img_ids`` (all by default); pycocotools' prints shown only if ``verbose``."""
+    coco_gt = _coco_gt(gt, verbose)
+    return _evaluate(coco_gt, _coco_dt(coco_gt, results, verbose), img_ids, verbose=verbose)
 
 
-def detection_report(dataset: VideoDataset, detections: Sequence[dict]) -> dict:
-    """All detection metrics (keys: ``AP``, ``AP50``, ``AP75``, ``AP_S``, ``AP_M``, ``AP_L``,
-    ``AP50_slow``/``_medium``/``_fast``, ``AP50_degraded``, ``AP50_clean``,
-    ``AP50_by_deterioration`` {kind: AP50})."""
-    gt = coco_ground_truth(dataset)
-    results = coco_results(dataset, detections)
-    report: dict = dict(coco_eval(gt, results))
-    groups = {}
-    for v, video in enumerate(dataset.videos):
-        tracks = [{i.track_id: i.box for i in frame.instances} for frame in video.annotations]
-        for t, frame_ious in enumerate(motion_ious(tracks)):
-            for track_id, miou in frame_ious.items():
-                groups[(v, t, track_id)] = speed_group(miou)
-    for group in SPEED_GROUPS:
-        gt_g = coco_ground_truth(dataset, crowd=lambda v, t, k, g=group: groups[(v, t, k)] != g)
-        report[f"AP50_{group}"] = coco_eval(gt_g, results)["AP50"]
+def _frame_ids(dataset: VideoDataset, frames: Iterable[tuple[int, int]]) -> list[int]:
     ids = image_ids(dataset)
-    hits = frame_deteriorations(dataset)
-    report["AP50_degraded"] = coco_eval(gt, results, [ids[k] for k, h in hits.items() if h])["AP50"]
-    report["AP50_clean"] = coco_eval(gt, results, [ids[k] for k, h in hits.items() if not h])["AP50"]
-    kinds = sorted({d for h in hits.values() for d in h})
-    report["AP50_by_deterioration"] = {
-        kind: coco_eval(gt, results, [ids[k] for k, h in hits.items() if kind in h])["AP50"] for kind in kinds
-    }
+    unknown = [frame for frame in frames if tuple(frame) not in ids]
+    if unknown:
+        raise ValueError(f"image_subset names (video, frame) pairs the dataset does not have: {unknown[:5]}")
+    return [ids[tuple(frame)] for frame in frames]
+
+
+def evaluate_detections(
+    dataset: VideoDataset,
+    detections: Sequence[dict],
+    image_subset: Optional[Iterable[tuple[int, int]]] = None,
+    ignore_fn: Optional[IgnoreFn] = None,
+    verbose: bool = False,
+) -> dict[str, float]:
+    """COCO AP, AP50, AP75, AP_S, AP_M, AP_L of ``detections`` on ``dataset``.
+
+    ``image_subset``: the ``(video index, frame index)`` pairs to evaluate (all by default).
+    ``ignore_fn(video index, frame index, instance)``: true for ground truth to ignore.
+    """
+    img_ids = None if image_subset is None else _frame_ids(dataset, list(image_subset))
+    return coco_stats(coco_ground_truth(dataset, ignore_fn), coco_results(dataset, detections), img_ids, verbose)
+
+
+def detection_report(dataset: VideoDataset, detections: Sequence[dict], verbose: bool = False) -> dict:
+    """Every detection metric of ``detections`` on ``dataset``.
+
+    Keys: ``AP``, ``AP50``, ``AP75``, ``AP_S``, ``AP_M``, ``AP_L`` (all frames);
+    ``AP50_slow`` / ``AP50_medium`` / ``AP50_fast`` (other speed groups ignored);
+    ``AP50_degraded`` / ``AP50_clean`` (frame subsets); ``AP50_by_deterioration``
+    ``{kind: AP50 on the frames that kind hit}``; ``num_objects`` ``{"all", "slow", "medium",
+    "fast"}`` and ``num_frames`` ``{"all", "degraded", "clean", kind...}``, the counts behind them.
+    """
+    results = coco_results(dataset, detections)
+    coco_gt = _coco_gt(coco_ground_truth(dataset), verbose)
+    coco_dt = _coco_dt(coco_gt, results, verbose)  # one result set for every evaluation below,
+    iou_cache: dict = {}  # so one set of IoUs: the ground truths differ only in ignore flags
+
+    def ap50(gt: COCO, frames: Optional[list[tuple[int, int]]] = None) -> float:
+        img_ids = None if frames is None else _frame_ids(dataset, frames)
+        return _evaluate(gt, coco_dt, img_ids, ap50_only=True, verbose=verbose, iou_cache=iou_cache)["AP50"]
+
+    report: dict = _evaluate(coco_gt, coco_dt, verbose=verbose, iou_cache=iou_cache)
+    groups = speed_groups(dataset)
+    for group in SPEED_GROUPS:
+        report[f"AP50_{group}"] = ap50(_coco_gt(coco_ground_truth(dataset, ignore_other_speeds(groups, group))))
+    degraded, clean, by_kind = deterioration_subsets(dataset)
+    report["AP50_degraded"], report["AP50_clean"] = ap50(coco_gt, degraded), ap50(coco_gt, clean)
+    report["AP50_by_deterioration"] = {kind: ap50(coco_gt, frames) for kind, frames in by_kind.items()}
+
+    report["num_objects"] = {"all": len(groups), **{g: sum(v == g for v in groups.values()) for g in SPEED_GROUPS}}
+    report["num_frames"] = {"all": len(degraded) + len(clean), "degraded": len(degraded), "clean": len(clean),
+                            **{kind: len(frames) for kind, frames in by_kind.items()}}
     return report
 
 
-def format_table(rows: dict[str, dict]) -> str:
-    """Rows of metric dicts as an aligned text table (AP values in percent)."""
-    columns = [c for c in (*STAT_NAMES, "AP50_slow", "AP50_medium", "AP50_fast", "AP50_degraded", "AP50_clean", "fps")
-               if any(c in r for r in rows.values())]
-    fmt = lambda c, x: f"{x:.2f}" if c == "fps" else ("-" if math.isnan(x) else f"{100 * x:.1f}")  # noqa: E731
-    body = [[name] + [fmt(c, r[c]) for c in columns] for name, r in rows.items()]
-    widths = [max(len(x) for x in col) for col in zip(["model"] + columns, *body)]
-    return "\n".join("  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [["model"] + columns] + body)
+TABLE_COLUMNS = (*STAT_NAMES, "AP50_slow", "AP50_medium", "AP50_fast", "AP50_degraded", "AP50_clean", "fps")
+
+
+def format_table(rows: dict[str, dict], columns: Optional[Sequence[str]] = None) -> str:
+    """An aligned text table, one row per model: ``rows = {model name: report dict}``.
+
+    ``columns`` defaults to those of :data:`TABLE_COLUMNS` any row has. Columns whose name starts
+    with ``AP`` are fractions shown in percent (one decimal); others (``fps``...) with two
+    decimals; ``-`` marks a missing or NaN value.
+    """
+    if columns is None:
+        columns = [c for c in TABLE_COLUMNS if any(c in row for row in rows.values())]
+
+    def cell(column: str, value) -> str:
+        if not isinstance(value, numbers.Real) or math.isnan(value):
+            return "-"
+        return f"{100 * value:.1f}" if column.startswith("AP") else f"{value:.2f}"
+
+    lines = [["model", *columns]] + [[name, *(cell(c, row.get(c)) for c in columns)] for name, row in rows.items()]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join([line[0].ljust(widths[0])] + [x.rjust(w) for x, w in zip(line[1:], widths[1:])])
+                     for line in lines)
