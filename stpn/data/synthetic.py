@@ -1,196 +1,125 @@
-"""The built-in degraded-video benchmark: deterministic videos of moving textured objects over
-real-image backgrounds, with bursts of the deteriorations STPN targets.
+"""The built-in degraded-video benchmark: moving textured objects over real-image backgrounds, with
+bursts of the deteriorations STPN is meant to withstand.
 
-Each video (from ``numpy.random.default_rng([seed, index])``, so video ``i`` does not depend on
-how many videos are asked for) has:
+Every video has 2–4 objects of the six classes in :data:`CATEGORIES` (told apart only by shape
+*and* texture together, colours random: :mod:`.synthetic_objects`) that move at slow, medium or
+fast speeds, change scale, spin a little and hide one another (:mod:`.synthetic_motion`), over a
+frame of a real clip seen through a panning, zooming camera (:mod:`.synthetic_scene`). Bursts of
+2–5 frames of motion blur, occlusion, defocus, noise, JPEG compression or low light strike now
+and then (:mod:`.synthetic_degrade`): on those frames a per-frame model can still find the
+object but not tell its class, while the neighbouring clean frames show it plainly.
 
-* a camera panning and zooming over a frame of a real clip (:mod:`.synthetic_scene`);
-* 1–3 objects of the five classes (:data:`CATEGORIES`), each a track with its own speed
-  (drawn so that FGFA's slow / medium / fast motion-IoU groups are all present), a bouncing
-  straight path and a slowly changing scale; objects occlude each other in index order. With
-  probability 0.7 all objects of a video share one class, the pattern of ImageNet VID, where
-  most videos show one kind of object;
-* 2–3 bursts of 3–6 consecutive frames, each of one deterioration
-  (:mod:`.synthetic_degrade`): motion blur along the object's velocity, a passing occluder or
-  defocus on one object; noise, JPEG compression or low light on the whole frame. Instances
-  list the object-level ones that hit them, frames the frame-level ones.
+Annotations (:mod:`stpn.data.types`): boxes are the tight box of the object's whole outline
+(amodal, so they do not shrink when something passes in front), masks are the visible pixels,
+``visible_fraction`` their ratio; an object less than 5 % visible is left out of that frame.
+``FrameAnnotation.deteriorations`` lists the frame-level kinds, ``Instance.deteriorations``
+everything that hit the object (the frame-level kinds of its frame included).
 
-``severity`` scales every burst (0 = clean video, 1 = the default): at 1 the texture that tells
-the classes apart is gone on the hit frames while neighbouring frames show it clearly.
-
-Boxes are the object's full (amodal) extent clipped to the frame; masks are the visible pixels;
-``visible_fraction`` is their ratio. An object less than 10 % visible is left out of that frame.
+Video ``i`` of a seed comes from ``numpy.random.default_rng([seed, i, stream])`` alone, so it is
+the same however many videos are asked for, and different seeds give unrelated videos. The scene
+and the burst layout use separate streams: a video at severity 0 is the same video without its
+deteriorations (its other frames are pixel-identical).
 """
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from stpn.data import synthetic_degrade as degrade
-from stpn.data.synthetic_scene import CATEGORIES, background_frames, camera_view, object_colors, render_object
+from stpn.data.synthetic_degrade import schedule_bursts
+from stpn.data.synthetic_motion import Track, sample_track
+from stpn.data.synthetic_objects import CATEGORIES, sample_appearance
+from stpn.data.synthetic_render import DrawnFrame, draw_frame
+from stpn.data.synthetic_scene import sample_camera
 from stpn.data.types import FrameAnnotation, Instance, Video, VideoDataset
 
+__all__ = ["CATEGORIES", "SEVERITY_DEFAULT", "generate_video", "iter_videos", "generate_dataset"]
+
 SEVERITY_DEFAULT = 1.0
-SPEEDS = {"slow": (0.0, 0.004), "medium": (0.012, 0.025), "fast": (0.04, 0.08)}  # px/frame per px of box
-DETERIORATION_KINDS = degrade.OBJECT_LEVEL + degrade.FRAME_LEVEL
-
-__all__ = ["CATEGORIES", "SEVERITY_DEFAULT", "iter_videos", "generate_dataset", "generate_video"]
-
-
-def _tracks(rng: np.random.Generator, num_frames: int, size: int) -> list[dict]:
-    count = int(rng.integers(1, 4))
-    same = rng.random() < 0.7
-    first = int(rng.integers(len(CATEGORIES)))
-    tracks = []
-    for k in range(count):
-        radius = size * rng.uniform(0.08, 0.16)
-        low, high = SPEEDS[rng.choice(list(SPEEDS))]
-        speed = rng.uniform(low, high) * 2 * radius
-        angle = rng.uniform(0, 2 * np.pi)
-        pos = rng.uniform(radius, size - radius, 2)
-        vel = speed * np.array([np.cos(angle), np.sin(angle)])
-        centers, velocities = [], []
-        for _ in range(num_frames):
-            centers.append(pos.copy())
-            velocities.append(vel.copy())
-            pos = pos + vel
-            for axis in range(2):  # bounce off the borders
-                if not radius * 0.8 <= pos[axis] <= size - radius * 0.8:
-                    vel[axis] = -vel[axis]
-                    pos[axis] = np.clip(pos[axis], radius * 0.8, size - radius * 0.8)
-        phase, period = rng.uniform(0, 2 * np.pi), rng.uniform(40, 90)
-        scales = 1 + 0.12 * np.sin(phase + 2 * np.pi * np.arange(num_frames) / period)
-        tracks.append(dict(
-            track_id=k + 1, category=first if same else int(rng.integers(len(CATEGORIES))),
-            radius=radius, centers=np.array(centers), velocities=np.array(velocities), scales=scales,
-            colors=object_colors(rng), period=rng.uniform(0.25, 0.4),
-        ))
-    return tracks
+OBJECTS_PER_VIDEO = (2, 4)  # inclusive
+MIN_VISIBLE_SHARE = 0.05
+MIN_SIZE = 48
+_SCENE, _BURSTS, _NOISE = 0, 1, 2  # random streams of a video
 
 
-def _bursts(rng: np.random.Generator, num_frames: int, num_tracks: int, severity: float) -> list[dict]:
-    if severity <= 0:
-        return []
-    bursts = []
-    for _ in range(int(rng.integers(2, 4))):
-        length = int(rng.integers(3, 7))
-        start = int(rng.integers(0, max(num_frames - length, 1)))
-        kind = str(rng.choice(DETERIORATION_KINDS))
-        bursts.append(dict(kind=kind, frames=range(start, min(start + length, num_frames)),
-                           track=int(rng.integers(num_tracks)), strength=severity * rng.uniform(0.8, 1.2)))
-    return bursts
+def _check_arguments(num_frames: int, size: int, seed: int, severity: float) -> None:
+    if int(num_frames) != num_frames or num_frames < 1:
+        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    if int(size) != size or size < MIN_SIZE:
+        raise ValueError(f"size must be an integer >= {MIN_SIZE} pixels, got {size!r}")
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not math.isfinite(severity) or severity < 0:
+        raise ValueError(f"severity must be a finite number >= 0 (0 = clean), got {severity!r}")
 
 
-def _paste(frame, visible, sprite, mask, center, index):
-    """Draw a sprite centred at ``center``; returns the full mask in frame coordinates."""
-    size = frame.shape[0]
-    side = sprite.shape[0]
-    top, left = int(round(center[1] - side / 2)), int(round(center[0] - side / 2))
-    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + side, size), min(left + side, frame.shape[1])
-    full = np.zeros(frame.shape[:2], bool)
-    if y1 <= y0 or x1 <= x0:
-        return full
-    m = mask[y0 - top : y1 - top, x0 - left : x1 - left]
-    region = frame[y0:y1, x0:x1]
-    region[m] = sprite[y0 - top : y1 - top, x0 - left : x1 - left][m]
-    full[y0:y1, x0:x1] = m
-    visible[full] = index
-    return full
-
-
-def _box(mask: np.ndarray) -> np.ndarray | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+def _instances(drawn: DrawnFrame, tracks: list[Track], size: int) -> list[Instance]:
+    """The annotations of one drawn frame, in track order."""
+    instances = []
+    for obj in sorted(drawn.objects, key=lambda o: o.index):
+        area = int(obj.amodal.sum())
+        if area == 0:
+            continue
+        h, w = obj.amodal.shape
+        full = np.zeros((size, size), bool)
+        full[obj.top:obj.top + h, obj.left:obj.left + w] = obj.amodal
+        visible = full & (drawn.owner == obj.index)
+        share = float(visible.sum()) / area
+        if share < MIN_VISIBLE_SHARE:
+            continue
+        rows, cols = np.flatnonzero(obj.amodal.any(axis=1)), np.flatnonzero(obj.amodal.any(axis=0))
+        box = np.array([obj.left + cols[0], obj.top + rows[0], obj.left + cols[-1] + 1, obj.top + rows[-1] + 1],
+                       np.float32)
+        track = tracks[obj.index]
+        instances.append(Instance(track.track_id, track.look.category_id, box, visible, tuple(obj.hits), share))
+    return instances
 
 
 def generate_video(index: int, num_frames: int = 32, size: int = 256, seed: int = 0,
                    severity: float = SEVERITY_DEFAULT) -> Video:
-    """Video ``index`` of the benchmark with ``seed``; frames are RGB uint8 arrays."""
-    if num_frames < 1 or size < 32:
-        raise ValueError(f"need num_frames >= 1 and size >= 32, got {num_frames} and {size}")
-    rng = np.random.default_rng([seed, index])
-    backgrounds = background_frames()
-    image = backgrounds[int(rng.integers(len(backgrounds)))]
-    h, w = image.shape[:2]
-    extent = np.linspace(*(min(h, w) * rng.uniform(0.55, 0.95, 2)), num_frames)
-    pan = np.linspace(rng.uniform([0, 0], [w, h]), rng.uniform([0, 0], [w, h]), num_frames)
-    tracks = _tracks(rng, num_frames, size)
-    bursts = _bursts(rng, num_frames, len(tracks), severity)
+    """Video ``index`` of the benchmark drawn with ``seed``: ``num_frames`` RGB uint8 frames of
+    ``size × size`` with their annotations. ``severity`` scales every deterioration (0 = none)."""
+    _check_arguments(num_frames, size, seed, severity)
+    if int(index) != index or index < 0:
+        raise ValueError(f"index must be a non-negative integer, got {index!r}")
+    scene = np.random.default_rng([seed, index, _SCENE])
+    camera = sample_camera(scene, num_frames)
+    count = int(scene.integers(OBJECTS_PER_VIDEO[0], OBJECTS_PER_VIDEO[1] + 1))
+    depths = scene.permutation(count)
+    tracks = [sample_track(scene, k + 1, sample_appearance(scene, int(scene.integers(len(CATEGORIES)))),
+                           int(depths[k]), num_frames, size) for k in range(count)]
+    bursts = schedule_bursts(np.random.default_rng([seed, index, _BURSTS]), num_frames,
+                             [tr.present for tr in tracks], severity)
+    noise = np.random.default_rng([seed, index, _NOISE])
+    textures: dict = {}
     frames, annotations = [], []
     for t in range(num_frames):
-        frame = camera_view(image, pan[t], extent[t], size).astype(np.float32)
-        visible = np.zeros((size, size), np.int32)  # which object (1-based index) owns each pixel
-        full_masks, hits = [], {tr["track_id"]: [] for tr in tracks}
-        active = [b for b in bursts if t in b["frames"]]
-        for k, tr in enumerate(tracks):
-            radius = tr["radius"] * tr["scales"][t]
-            sprite, mask = render_object(tr["category"], radius, tr["colors"], tr["period"])
-            full = _paste(frame, visible, sprite, mask, tr["centers"][t], k + 1)
-            full_masks.append(full)
-            for b in (b for b in active if b["track"] == k and b["kind"] in ("motion_blur", "defocus")):
-                box = _box(full)
-                if box is None:
-                    continue
-                pad = int(6 + 8 * b["strength"])
-                x0, y0 = max(int(box[0]) - pad, 0), max(int(box[1]) - pad, 0)
-                x1, y1 = min(int(box[2]) + pad, size), min(int(box[3]) + pad, size)
-                region = frame[y0:y1, x0:x1]
-                frame[y0:y1, x0:x1] = (degrade.motion_blur(region, tr["velocities"][t], b["strength"])
-                                       if b["kind"] == "motion_blur" else degrade.defocus(region, b["strength"]))
-                hits[tr["track_id"]].append(b["kind"])
-        for b in (b for b in active if b["kind"] == "occlusion"):
-            tr = tracks[b["track"]]
-            radius = tr["radius"] * tr["scales"][t]
-            progress = (t - b["frames"].start + 0.5) / len(b["frames"])
-            cx = tr["centers"][t][0] + (progress - 0.5) * 2.5 * radius
-            half = radius * (0.35 + 0.25 * min(b["strength"], 1.5))  # at most ~60 % of the object
-            x0, x1 = int(max(cx - half, 0)), int(min(cx + half, size))
-            y0 = int(max(tr["centers"][t][1] - 1.3 * radius, 0))
-            y1 = int(min(tr["centers"][t][1] + 1.3 * radius, size))
-            if x1 > x0 and y1 > y0:
-                frame[y0:y1, x0:x1] = 90.0 + 60.0 * (b["track"] % 2)
-                visible[y0:y1, x0:x1] = 0
-                hits[tr["track_id"]].append("occlusion")
-        frame_hits = []
-        for b in active:
-            if b["kind"] == "noise":
-                frame = degrade.noise(frame, b["strength"], rng)
-            elif b["kind"] == "jpeg":
-                frame = degrade.jpeg(frame, b["strength"])
-            elif b["kind"] == "low_light":
-                frame = degrade.low_light(frame, b["strength"], rng)
-            else:
-                continue
-            frame_hits.append(b["kind"])
-        instances = []
-        for k, (tr, full) in enumerate(zip(tracks, full_masks)):
-            box, total = _box(full), full.sum()
-            own = visible == k + 1
-            if box is None or total == 0 or own.sum() < 0.1 * total:
-                continue
-            instances.append(Instance(track_id=tr["track_id"], category_id=tr["category"], box=box, mask=own,
-                                      deteriorations=tuple(dict.fromkeys(hits[tr["track_id"]])),
-                                      visible_fraction=float(own.sum() / total)))
-        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-        annotations.append(FrameAnnotation(instances, tuple(dict.fromkeys(frame_hits))))
-    return Video(f"synth_s{seed}_{index:05d}", frames, annotations, size, size)
+        drawn = draw_frame(t, size, camera, tracks, bursts, textures, noise)
+        frames.append(drawn.image)
+        annotations.append(FrameAnnotation(_instances(drawn, tracks, size), drawn.frame_hits))
+    return Video(f"synthetic_s{seed}_{index:04d}", frames, annotations, size, size)
 
 
 def iter_videos(num_videos: int, num_frames: int = 32, size: int = 256, seed: int = 0,
                 severity: float = SEVERITY_DEFAULT) -> Iterator[Video]:
-    """Videos ``0 .. num_videos - 1``, one at a time."""
-    if num_videos < 0:
-        raise ValueError(f"num_videos must be >= 0, got {num_videos}")
-    for i in range(num_videos):
-        yield generate_video(i, num_frames, size, seed, severity)
+    """Videos ``0 .. num_videos - 1`` of the benchmark, drawn one at a time (arguments checked
+    before the first one)."""
+    if int(num_videos) != num_videos or num_videos < 0:
+        raise ValueError(f"num_videos must be a non-negative integer, got {num_videos!r}")
+    _check_arguments(num_frames, size, seed, severity)
+
+    def videos() -> Iterator[Video]:
+        for index in range(int(num_videos)):
+            yield generate_video(index, num_frames, size, seed, severity)
+
+    return videos()
 
 
 def generate_dataset(num_videos: int, num_frames: int = 32, size: int = 256, seed: int = 0,
                      severity: float = SEVERITY_DEFAULT, progress: bool = False) -> VideoDataset:
-    """The whole set in memory (``progress`` shows a bar)."""
+    """The first ``num_videos`` videos in memory (a tqdm bar on stderr when ``progress``)."""
     videos = iter_videos(num_videos, num_frames, size, seed, severity)
-    return VideoDataset(list(CATEGORIES), list(tqdm(videos, total=num_videos, desc="synth", disable=not progress)))
+    bar = tqdm(videos, total=num_videos, desc="synthetic videos", unit="video", disable=not progress)
+    return VideoDataset(list(CATEGORIES), list(bar))

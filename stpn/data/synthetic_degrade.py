@@ -1,53 +1,173 @@
-"""The deteriorations of the built-in benchmark, each a function of a frame (or an object's
-region of it) and a strength in [0, 1+] (the burst's severity).
+"""Deteriorations of the built-in benchmark: when they strike (bursts) and what they do to pixels.
 
-Object-level: ``motion_blur`` (along the object's velocity), ``occlusion`` (an opaque occluder
-passes over the object), ``defocus`` (Gaussian blur of the object). Frame-level: ``noise``,
-``jpeg`` (heavy compression), ``low_light`` (dark, noisy). At strength 1 each wipes out the
-texture that tells the classes apart (stripes vs checks a few pixels wide) while the object's
-blob, and so its location, mostly survives.
+A *burst* is one deterioration over 2–5 consecutive frames, separated from the next burst of the
+same target by a clean gap, so a frame's neighbours at STPN's support stride (±8) are mostly
+clean. Frame-level bursts (``defocus``, ``noise``, ``jpeg``, ``low_light``) hit the whole frame;
+object-level bursts (``motion_blur`` along the object's velocity, ``occlusion`` by a pole-like
+occluder with a real-image texture sliding across the object) hit one object. Bursts of one
+target never overlap.
+
+``strength`` is the video's severity times a per-burst jitter (0.8–1.2). At strength 1 every
+kind wipes out the texture that tells the classes apart (see :mod:`.synthetic_objects`) while the
+object's blob stays where it is; ``benchmarks/check_synthetic_calibration.py`` measures this with
+a small classifier. The burst layout (kinds, frames, targets) does not depend on the severity,
+so one seed gives the same video at every severity, degraded more or less.
 """
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
-OBJECT_LEVEL = ("motion_blur", "occlusion", "defocus")
-FRAME_LEVEL = ("noise", "jpeg", "low_light")
+OBJECT_LEVEL = ("motion_blur", "occlusion")
+FRAME_LEVEL = ("defocus", "noise", "jpeg", "low_light")
+BURST_LENGTHS = (2, 5)  # frames, inclusive
+FRAME_GAPS = (6, 16)  # clean frames between two frame-level bursts, inclusive
+OBJECT_GAPS = (8, 20)  # clean frames between two bursts on one object, inclusive
+NUM_PARAMS = 6  # random numbers per burst: [0] direction angle, [1] travel side, [2:5] occluder texture source
 
 
-def motion_blur(region: np.ndarray, velocity: np.ndarray, strength: float) -> np.ndarray:
-    """Average ``region`` (H, W, 3 float) along the direction of ``velocity`` (dx, dy)."""
-    length = max(int(round(4 + 10 * strength)), 2)
-    direction = velocity / (np.linalg.norm(velocity) + 1e-6)
-    if np.linalg.norm(velocity) < 1e-3:
-        direction = np.array([1.0, 0.0])
-    out = np.zeros_like(region)
-    for step in np.linspace(-length / 2, length / 2, length):
-        out += ndimage.shift(region, (step * direction[1], step * direction[0], 0), order=1, mode="nearest")
-    return out / length
+@dataclass
+class Burst:
+    """``kind`` on frames ``start .. stop - 1``; ``track`` is the index of the object it hits
+    (``None`` for frame-level kinds); ``params`` holds kind-specific random draws in [0, 1)."""
+
+    kind: str
+    start: int
+    stop: int
+    strength: float
+    track: Optional[int] = None
+    params: np.ndarray = field(default_factory=lambda: np.zeros(NUM_PARAMS))
+
+    def covers(self, t: int) -> bool:
+        return self.start <= t < self.stop
+
+    def progress(self, t: int) -> float:
+        """Where frame ``t`` lies in the burst, in (0, 1)."""
+        return (t - self.start + 0.5) / (self.stop - self.start)
 
 
-def defocus(region: np.ndarray, strength: float) -> np.ndarray:
-    sigma = 1.0 + 3.0 * strength
-    return ndimage.gaussian_filter(region, (sigma, sigma, 0))
+def _timeline(rng: np.random.Generator, begin: int, end: int, gaps: tuple[int, int]) -> list[tuple[int, int]]:
+    """Non-overlapping ``(start, stop)`` stretches within ``[begin, end)`` with clean gaps."""
+    spans = []
+    t = begin + int(rng.integers(0, gaps[1] // 2 + 1))
+    while t + BURST_LENGTHS[0] <= end:
+        stop = min(t + int(rng.integers(BURST_LENGTHS[0], BURST_LENGTHS[1] + 1)), end)
+        spans.append((t, stop))
+        t = stop + int(rng.integers(gaps[0], gaps[1] + 1))
+    return spans
+
+
+def schedule_bursts(rng: np.random.Generator, num_frames: int, present: list[np.ndarray],
+                    severity: float) -> list[Burst]:
+    """All bursts of a video; ``present[k]`` (T,) bool tells when object ``k`` is in view
+    (contiguous). No bursts at severity 0."""
+    bursts = []
+    for start, stop in _timeline(rng, 0, num_frames, FRAME_GAPS):
+        bursts.append(Burst(str(rng.choice(FRAME_LEVEL)), start, stop, rng.uniform(0.8, 1.2), None, rng.random(NUM_PARAMS)))
+    for k, frames in enumerate(present):
+        seen = np.flatnonzero(frames)
+        for start, stop in _timeline(rng, int(seen[0]), int(seen[-1]) + 1, OBJECT_GAPS):
+            bursts.append(Burst(str(rng.choice(OBJECT_LEVEL)), start, stop, rng.uniform(0.8, 1.2), k, rng.random(NUM_PARAMS)))
+    if severity <= 0:
+        return []
+    for burst in bursts:
+        burst.strength *= severity
+    return bursts
+
+
+# --------------------------------------------------------------------------- object level
+
+def motion_blur_length(strength: float, radius: float) -> float:
+    """Blur streak in pixels: 0.9 object diameters at strength 1."""
+    return 0.9 * 2 * radius * strength
+
+
+def motion_blur(rgb: np.ndarray, alpha: np.ndarray, direction: np.ndarray, length: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Smear a premultiplied sprite ``rgb`` (h, w, 3) and its ``alpha`` (h, w) over ``length``
+    pixels along the unit vector ``direction`` (dx, dy): the average of copies shifted by whole
+    pixels along the streak (the sprite's window must have room for the streak)."""
+    taps = max(int(np.ceil(length)), 1) + 1
+    steps = np.linspace(-length / 2, length / 2, taps)
+    layer = np.concatenate([rgb, alpha[..., None]], axis=-1)
+    out = np.zeros_like(layer)
+    h, w = alpha.shape
+    for dx, dy in zip(np.rint(steps * direction[0]).astype(int), np.rint(steps * direction[1]).astype(int)):
+        if abs(dx) >= w or abs(dy) >= h:
+            continue
+        out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] += \
+            layer[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    out /= taps
+    return out[..., :3], out[..., 3]
+
+
+def occluder(texture: np.ndarray, target: np.ndarray, radius: float, burst: Burst, t: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """A pole crossing the whole frame that slides across the object at ``target`` (x, y) of
+    ``radius`` during the burst: premultiplied RGB ``(S, S, 3)`` and alpha ``(S, S)``.
+
+    The pole's half-width is ``min(0.8 · strength, 0.9)`` object radii and its axis moves from
+    0.6 radii on one side of the object's centre to 0.6 on the other, so at strength 1 it hides
+    60–90 % of the object. Its surface is ``texture`` (S, S, 3) (a real image), carried along."""
+    size = texture.shape[0]
+    angle = np.pi * burst.params[0]
+    normal = np.array([-np.sin(angle), np.cos(angle)], np.float32)
+    sign = 1.0 if burst.params[1] < 0.5 else -1.0
+    offset = sign * 0.6 * radius * (2 * burst.progress(t) - 1)
+    half_width = min(0.8 * burst.strength, 0.9) * radius
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    distance = (xs - target[0]) * normal[0] + (ys - target[1]) * normal[1] - offset
+    alpha = np.clip(half_width - np.abs(distance) + 0.5, 0.0, 1.0)
+    first_offset = -sign * 0.6 * radius
+    shift = np.rint((offset - first_offset) * normal).astype(int)  # travel since the burst began
+    rows = np.clip(np.arange(size) - shift[1], 0, size - 1)
+    cols = np.clip(np.arange(size) - shift[0], 0, size - 1)
+    surface = texture[rows][:, cols] * 0.75  # in the foreground, a little in shadow
+    return surface * alpha[..., None], alpha
+
+
+# --------------------------------------------------------------------------- frame level
+
+def defocus(frame: np.ndarray, strength: float) -> np.ndarray:
+    """Gaussian blur with sigma 3.5 px per 256 px of frame side at strength 1."""
+    sigma = 3.5 * strength * frame.shape[0] / 256
+    return ndimage.gaussian_filter(frame, (sigma, sigma, 0))
 
 
 def noise(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    return frame + rng.normal(0, 20 + 35 * strength, frame.shape)
+    """Sensor noise: Gaussian, sigma 65 grey levels at strength 1."""
+    return frame + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(65 * strength)
 
 
 def jpeg(frame: np.ndarray, strength: float) -> np.ndarray:
-    from PIL import Image
-
-    quality = int(np.clip(round(16 - 10 * strength), 1, 95))
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).astype(np.float32)
+    """JPEG round trip at quality ``30 - 27 · strength`` (3 at strength 1, at least 1)."""
+    quality = int(np.clip(round(30 - 27 * strength), 1, 95))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"), dtype=np.float32)
 
 
 def low_light(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    gain = max(0.4 - 0.22 * strength, 0.05)
-    return frame * gain + rng.normal(0, 4 + 6 * strength, frame.shape)
+    """Under-exposure: light divided by ``1 + 7 · strength`` (8× darker at strength 1) plus the
+    read noise that comes with it (sigma ``2 + 3 · strength`` grey levels)."""
+    dark = frame / np.float32(1 + 7 * strength)
+    return dark + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(2 + 3 * strength)
+
+
+def apply_frame_level(kind: str, frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Apply the frame-level deterioration ``kind`` to a float32 ``(S, S, 3)`` frame."""
+    if kind == "defocus":
+        return defocus(frame, strength)
+    if kind == "noise":
+        return noise(frame, strength, rng)
+    if kind == "jpeg":
+        return jpeg(frame, strength)
+    if kind == "low_light":
+        return low_light(frame, strength, rng)
+    raise ValueError(f"{kind!r} is not a frame-level deterioration ({', '.join(FRAME_LEVEL)})")

