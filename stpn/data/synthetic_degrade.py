@@ -26,8 +26,8 @@ from scipy import ndimage
 OBJECT_LEVEL = ("motion_blur", "occlusion")
 FRAME_LEVEL = ("defocus", "noise", "jpeg", "low_light")
 BURST_LENGTHS = (2, 5)  # frames, inclusive
-FRAME_GAPS = (6, 16)  # clean frames between two frame-level bursts, inclusive
-OBJECT_GAPS = (8, 20)  # clean frames between two bursts on one object, inclusive
+FRAME_GAPS = (8, 20)  # clean frames between two frame-level bursts, inclusive
+OBJECT_GAPS = (10, 24)  # clean frames between two bursts on one object, inclusive
 NUM_PARAMS = 6  # random numbers per burst: [0] direction angle, [1] travel side, [2:5] occluder texture source
 
 
@@ -140,24 +140,31 @@ def defocus(frame: np.ndarray, strength: float) -> np.ndarray:
 
 
 def noise(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise: Gaussian, sigma 65 grey levels at strength 1."""
-    return frame + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(65 * strength)
+    """Sensor noise, grainy as after a camera's demosaicing (Gaussian noise smoothed over about
+    a pixel, then scaled to sigma ``70 · strength`` grey levels)."""
+    grain = ndimage.gaussian_filter(rng.standard_normal(frame.shape, dtype=np.float32), (1.0, 1.0, 0))
+    return frame + grain * np.float32(70 * strength / grain.std())
 
 
 def jpeg(frame: np.ndarray, strength: float) -> np.ndarray:
-    """JPEG round trip at quality ``30 - 27 · strength`` (3 at strength 1, at least 1)."""
-    quality = int(np.clip(round(30 - 27 * strength), 1, 95))
+    """Low-bitrate compression: the frame is shrunk by ``1 + strength`` (2× at strength 1, as a
+    streaming encoder does when the bandwidth drops), JPEG-coded at quality ``30 - 25 · strength``
+    (5 at strength 1, at least 1) and scaled back up: 16-pixel blocks at strength 1."""
+    size = frame.shape[1], frame.shape[0]
+    small = (max(round(size[0] / (1 + strength)), 8), max(round(size[1] / (1 + strength)), 8))
+    quality = int(np.clip(round(30 - 25 * strength), 1, 95))
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=quality)
+    image = Image.fromarray(np.clip(np.rint(frame), 0, 255).astype(np.uint8)).resize(small, Image.BILINEAR)
+    image.save(buffer, format="JPEG", quality=quality)
     with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"), dtype=np.float32)
+        return np.asarray(decoded.convert("RGB").resize(size, Image.BILINEAR), dtype=np.float32)
 
 
 def low_light(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Under-exposure: light divided by ``1 + 7 · strength`` (8× darker at strength 1) plus the
-    read noise that comes with it (sigma ``2 + 3 · strength`` grey levels)."""
-    dark = frame / np.float32(1 + 7 * strength)
-    return dark + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(2 + 3 * strength)
+    """Under-exposure: light divided by ``1 + 11 · strength`` (12× darker at strength 1) plus the
+    read noise that comes with it (sigma ``2 + 7 · strength`` grey levels)."""
+    dark = frame / np.float32(1 + 11 * strength)
+    return dark + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(2 + 7 * strength)
 
 
 def apply_frame_level(kind: str, frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

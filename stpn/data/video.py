@@ -174,10 +174,12 @@ def writer_codec() -> str:
 
 class VideoWriter:
     """Write RGB ``(height, width, 3)`` uint8 frames to an mp4 (H.264, or MPEG-4 part 2 when the
-    FFmpeg build has no H.264 encoder).
+    FFmpeg build has no H.264 encoder; mp4 files put their index first, so they play while
+    downloading).
 
     Args:
-        path: output file (parent folders are created).
+        path: output file (parent folders are created); ``.mp4`` normally, though any container
+            that takes the codec works (``.mkv``, ``.mov``, ``.avi``).
         fps: frames per second (stored as a fraction, e.g. 29.97 → 2997/100).
         size: ``(width, height)`` of the frames. H.264 in yuv420p needs even sides: an odd side is
             padded by one black row/column in the file (the frames you write keep their size).
@@ -195,7 +197,8 @@ class VideoWriter:
         self.codec = writer_codec()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._container = av.open(str(self.path), mode="w", options={"movflags": "+faststart"})
+            faststart = {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
+            self._container = av.open(str(self.path), mode="w", options=faststart)
             stream = self._container.add_stream(self.codec, rate=Fraction(float(fps)).limit_denominator(100000))
         except (av.FFmpegError, ValueError) as exc:
             raise ValueError(f"cannot write a video to {self.path}: {exc}") from None
