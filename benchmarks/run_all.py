@@ -1,6 +1,8 @@
 """``make bench``: every ratio benchmark of the project, one after the other."""
-from benchmarks import bench_streaming
+from benchmarks import bench_streaming, bench_swin_prompts
 
 if __name__ == "__main__":
-    print("== STPN streaming inference vs plain backbone ==", flush=True)
+    print("== prompted Swin vs timm's plain Swin (CPU time, one thread) ==", flush=True)
+    bench_swin_prompts.main([])
+    print("\n== STPN streaming inference vs plain backbone ==", flush=True)
     bench_streaming.main([])

@@ -4,23 +4,28 @@
 prompted forward pass that follows the authors' released code (DESIGN.md §3):
 
 * prompts enter after patch embedding (no position information);
-* in every block the same prompts join every window (:mod:`stpn.backbones.swin_attention`);
-  LayerNorm, MLP and DropPath apply to them as to patch tokens (one DropPath draw per image for
-  both, as if they were one sequence);
-* at patch merging the prompts are tiled 4× along channels and go through the same norm and
-  reduction as the 2×2 patch groups (per prompt, so it is correct for any batch size);
-* STPN deep replaces the prompts before every block with that block's set.
+* inside a stage the prompts and the patch tokens form one sequence ``[prompts; tokens]``
+  ``(B, P + H·W, C)``: LayerNorms, MLP, residuals and DropPath (one draw per image for both)
+  treat prompts like tokens, one call each for the whole sequence (separate calls for a few
+  prompt rows would read every weight matrix twice, which costs most in the last stages);
+* in every block the same prompts join every window, and their outputs are averaged over the
+  windows of their image (:mod:`stpn.backbones.swin_attention`);
+* at patch merging each prompt is tiled 4× along channels (a 2×2 group made of itself) and goes
+  through the same norm and reduction as the patch groups, per image, so any batch size is right
+  (the released code mixes images here when the batch has more than one);
+* deep prompting replaces the prompts before every block with that block's set.
 
-Without prompts every output equals timm's to float rounding (tested).
+Without prompts every output equals timm's to float rounding (tested). Inputs may have any size
+timm accepts (``strict_img_size=False`` by default): windows and merging pad as timm does.
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from timm.models.swin_transformer import SwinTransformer, SwinTransformerBlock, window_partition, window_reverse
+from torch.utils.checkpoint import checkpoint
+from timm.models.swin_transformer import PatchMerging, SwinTransformer, SwinTransformerBlock
 
 from stpn.backbones.base import Prompts, check_images, check_prompts
 from stpn.backbones.swin_attention import prompted_window_attention
@@ -37,28 +42,38 @@ SWIN_VARIANTS = {
 
 
 class PromptSwin(SwinTransformer):
-    """timm ``SwinTransformer`` + prompts. Built without classifier (``num_classes=0``) and,
-    by default, ``strict_img_size=False`` so any input size works (windows pad as in timm).
+    """timm ``SwinTransformer`` + prompts, built without classifier (``num_classes=0``) and,
+    by default, with ``strict_img_size=False`` so any input size works (timm pads windows).
 
     Args:
-        out_indices: stages whose maps :meth:`forward_features` returns.
+        out_indices: stages whose maps :meth:`forward_features` returns (default: all).
         **kwargs: timm ``SwinTransformer`` arguments.
     """
 
-    def __init__(self, out_indices: Sequence[int] = (0, 1, 2, 3), **kwargs) -> None:
+    def __init__(self, out_indices: Optional[Sequence[int]] = None, **kwargs) -> None:
         kwargs.setdefault("strict_img_size", False)
         kwargs["num_classes"] = 0
         super().__init__(**kwargs)
-        self.out_indices = tuple(out_indices)
-        if any(not 0 <= i < len(self.layers) for i in self.out_indices):
-            raise ValueError(f"out_indices {self.out_indices} outside the {len(self.layers)} stages")
-        self.feature_info = [self.feature_info[i] for i in self.out_indices]
-        for stage in self.layers:  # fused SDPA kernels, as the prompted path uses (same math)
+        indices = tuple(range(len(self.layers)) if out_indices is None else out_indices)
+        if not indices or any(not 0 <= i < len(self.layers) for i in indices):
+            raise ValueError(f"out_indices {indices} must name stages 0..{len(self.layers) - 1}")
+        self.out_indices = tuple(sorted(set(indices)))  # maps come out in stage order
+        self.stage_info = self.feature_info  # timm's, one per stage
+        self.feature_info = [self.stage_info[i] for i in self.out_indices]  # same dicts
+        for stage in self.layers:  # fused SDPA, as the prompted path uses (same math, faster)
             for blk in stage.blocks:
                 blk.attn.fused_attn = True
         self.prompt_dims = tuple(blk.dim for stage in self.layers for blk in stage.blocks)
         self.support_dim = self.num_features
         self.required_num_prompts = None
+
+    def set_input_size(self, *args, **kwargs) -> None:
+        """timm's ``set_input_size`` (it indexes ``feature_info`` by stage)."""
+        subset, self.feature_info = self.feature_info, self.stage_info
+        try:
+            super().set_input_size(*args, **kwargs)
+        finally:
+            self.feature_info = subset
 
     def embed(self, images: Tensor) -> Tensor:
         """Support embeddings: timm's ``forward_features`` (final norm) as ``(B, d_L, h, w)``."""
@@ -68,70 +83,55 @@ class PromptSwin(SwinTransformer):
     def forward_features(self, images: Tensor, prompts: Prompts = None) -> list[Tensor]:
         """``(B, 3, H, W)`` (+ prompts) → ``[(B, C_i, H/2^(i+2), W/2^(i+2)) for i in out_indices]``.
 
-        Stage maps are not normalised (timm's ``forward_intermediates`` default).
+        Stage maps are not normalised (timm's ``forward_intermediates`` default); prompts are
+        stripped. ``prompts``: ``(B, P, prompt_dims[0])`` or one set per block (deep).
         """
         check_images(images)
         sets = check_prompts(prompts, self.prompt_dims, images.shape[0])
         x = self.patch_embed(images)  # (B, H, W, C)
-        p = sets[0] if sets is not None else None
-        deep = sets is not None and len(sets) > 1
-        outs, block = [], 0
-        for i, stage in enumerate(self.layers):
-            if p is None:
+        p = None if sets is None else sets[0]
+        outs, first_block = [], 0
+        for i, stage in enumerate(self.layers[: max(self.out_indices) + 1]):
+            if sets is None:
                 x = stage(x)
             else:
-                if not isinstance(stage.downsample, nn.Identity):
-                    x = stage.downsample(x)
-                    p = None if deep else _merge_prompts(stage.downsample, p)
-                for blk in stage.blocks:
-                    if deep:
-                        p = sets[block]
-                    x, p = prompted_block(blk, x, p)
-                    block += 1
+                x, p = self._prompted_stage(stage, x, p, sets[first_block:] if len(sets) > 1 else None)
+            first_block += len(stage.blocks)
             if i in self.out_indices:
                 outs.append(x.permute(0, 3, 1, 2).contiguous())
         return outs
 
+    def _prompted_stage(
+        self, stage: nn.Module, x: Tensor, prompts: Tensor, deep_sets: Optional[list[Tensor]]
+    ) -> tuple[Tensor, Tensor]:
+        """One stage on ``x (B, H, W, C)`` and ``prompts (B, P, C_prev)``; ``deep_sets`` (from
+        this stage's first block on) replace the prompts before each block when given."""
+        x = stage.downsample(x)
+        if isinstance(stage.downsample, PatchMerging) and deep_sets is None:
+            prompts = merge_prompts(stage.downsample, prompts)
+        b, h, w, c = x.shape
+        p = prompts.shape[1]
+        seq = torch.cat([prompts if deep_sets is None else deep_sets[0], x.reshape(b, h * w, c)], 1)
+        for j, blk in enumerate(stage.blocks):
+            if deep_sets is not None and j > 0:
+                seq = torch.cat([deep_sets[j], seq[:, p:]], 1)
+            if stage.grad_checkpointing and torch.is_grad_enabled():
+                seq = checkpoint(prompted_block, blk, seq, h, w, use_reentrant=False)
+            else:
+                seq = prompted_block(blk, seq, h, w)
+        return seq[:, p:].reshape(b, h, w, c), seq[:, :p]
 
-def _merge_prompts(merging: nn.Module, prompts: Tensor) -> Tensor:
-    """``(B, P, C)`` → ``(B, P, 2C)``: each prompt tiled 4× (as a 2×2 group of itself)."""
+
+def merge_prompts(merging: PatchMerging, prompts: Tensor) -> Tensor:
+    """``(B, P, C)`` → ``(B, P, 2C)``: each prompt tiled 4× along channels, then timm's
+    merging norm and reduction (what a 2×2 patch group made of copies of it would give)."""
     return merging.reduction(merging.norm(prompts.repeat(1, 1, 4)))
 
 
-def prompted_block(blk: SwinTransformerBlock, x: Tensor, prompts: Tensor) -> tuple[Tensor, Tensor]:
-    """One Swin block on ``x (B, H, W, C)`` and ``prompts (B, P, C)``.
-
-    When DropPath is active (training) prompts and tokens are joined first so that one draw
-    per image drops both, as if they were one sequence; otherwise they run side by side.
-    """
-    b, h, w, c = x.shape
-    attn_x, attn_p = _prompted_attn(blk, blk.norm1(x), blk.norm1(prompts))
-    if blk.training and not isinstance(blk.drop_path1, nn.Identity):
-        seq = torch.cat([prompts, x.reshape(b, h * w, c)], 1)
-        seq = seq + blk.drop_path1(torch.cat([attn_p, attn_x.reshape(b, h * w, c)], 1))
-        seq = seq + blk.drop_path2(blk.mlp(blk.norm2(seq)))
-        p = prompts.shape[1]
-        return seq[:, p:].reshape(b, h, w, c), seq[:, :p]
-    x = (x + attn_x).reshape(b, h * w, c)
-    x = x + blk.mlp(blk.norm2(x))
-    prompts = prompts + attn_p
-    prompts = prompts + blk.mlp(blk.norm2(prompts))
-    return x.reshape(b, h, w, c), prompts
-
-
-def _prompted_attn(blk: SwinTransformerBlock, x: Tensor, prompts: Tensor) -> tuple[Tensor, Tensor]:
-    """timm's ``SwinTransformerBlock._attn`` (shift, pad, partition) with prompts in every window."""
-    b, h, w, c = x.shape
-    wh, ww = blk.window_size
-    shifted = torch.roll(x, shifts=(-blk.shift_size[0], -blk.shift_size[1]), dims=(1, 2)) if any(blk.shift_size) else x
-    shifted = F.pad(shifted, (0, 0, 0, (ww - w % ww) % ww, 0, (wh - h % wh) % wh))
-    hp, wp = shifted.shape[1:3]
-    windows = window_partition(shifted, blk.window_size).view(-1, blk.window_area, c)
-    mask = blk.get_attn_mask(shifted) if getattr(blk, "dynamic_mask", False) else blk.attn_mask
-    out_x, out_p = prompted_window_attention(blk.attn, windows, prompts, mask)
-    shifted = window_reverse(out_x.view(-1, wh, ww, c), blk.window_size, hp, wp)[:, :h, :w]
-    out = torch.roll(shifted, shifts=blk.shift_size, dims=(1, 2)) if any(blk.shift_size) else shifted
-    return out, out_p
+def prompted_block(blk: SwinTransformerBlock, seq: Tensor, height: int, width: int) -> Tensor:
+    """timm's ``SwinTransformerBlock.forward`` on ``seq = [prompts; tokens]`` ``(B, P + H·W, C)``."""
+    seq = seq + blk.drop_path1(prompted_window_attention(blk, blk.norm1(seq), height, width))
+    return seq + blk.drop_path2(blk.mlp(blk.norm2(seq)))
 
 
 def build_swin(
