@@ -10,7 +10,7 @@ would show). Chance is 1 / 6. It also times the generation of the default set (1
 32 frames at 256 × 256).
 
 Run: ``python -m benchmarks.check_synthetic_calibration [--train-videos 160] [--test-videos 40]
-[--severities 0.5 1.0 1.5] [--epochs 20]``; takes about three minutes on 2 CPU cores.
+[--severities 0.5 1.0 1.5] [--epochs 20]``; takes 1–6 minutes on 2 CPU cores, depending on what else runs.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from torch import nn
 from stpn.data import synthetic
 from stpn.data.types import VideoDataset
 
-CROP = 40  # crop side fed to the classifier
+CROP = 32  # crop side fed to the classifier
 NEIGHBOURHOOD = 8  # STPN's default support stride
 
 
@@ -74,8 +74,9 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def train(images: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int, seed: int = 0) -> nn.Module:
-    """Adam with a one-cycle schedule, batch 64; random flips, quarter turns and grey-level inversion (which of an object's
-    two colours is the darker is random, and the classes do not depend on the others either)."""
+    """Adam with a one-cycle schedule, batch 64; random flips, quarter turns and grey-level
+    inversion (which of an object's two colours is the darker is random, and the classes do not
+    depend on the others either)."""
     torch.manual_seed(seed)
     model = build_classifier(num_classes)
     x, y = to_tensor(images), torch.from_numpy(labels)

@@ -68,11 +68,13 @@ def schedule_bursts(rng: np.random.Generator, num_frames: int, present: list[np.
     (contiguous). No bursts at severity 0."""
     bursts = []
     for start, stop in _timeline(rng, 0, num_frames, FRAME_GAPS):
-        bursts.append(Burst(str(rng.choice(FRAME_LEVEL)), start, stop, rng.uniform(0.8, 1.2), None, rng.random(NUM_PARAMS)))
+        kind = str(rng.choice(FRAME_LEVEL))
+        bursts.append(Burst(kind, start, stop, rng.uniform(0.8, 1.2), None, rng.random(NUM_PARAMS)))
     for k, frames in enumerate(present):
         seen = np.flatnonzero(frames)
         for start, stop in _timeline(rng, int(seen[0]), int(seen[-1]) + 1, OBJECT_GAPS):
-            bursts.append(Burst(str(rng.choice(OBJECT_LEVEL)), start, stop, rng.uniform(0.8, 1.2), k, rng.random(NUM_PARAMS)))
+            kind = str(rng.choice(OBJECT_LEVEL))
+            bursts.append(Burst(kind, start, stop, rng.uniform(0.8, 1.2), k, rng.random(NUM_PARAMS)))
     if severity <= 0:
         return []
     for burst in bursts:
@@ -106,28 +108,30 @@ def motion_blur(rgb: np.ndarray, alpha: np.ndarray, direction: np.ndarray, lengt
     return out[..., :3], out[..., 3]
 
 
-def occluder(texture: np.ndarray, target: np.ndarray, radius: float, burst: Burst, t: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """A pole crossing the whole frame that slides across the object at ``target`` (x, y) of
-    ``radius`` during the burst: premultiplied RGB ``(S, S, 3)`` and alpha ``(S, S)``.
+def occluder(texture: np.ndarray, target: np.ndarray, target_at_start: np.ndarray, radius: float,
+             burst: Burst, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pole across the whole frame that sweeps over the object now at ``target`` (x, y; at
+    ``target_at_start`` when the burst began) of ``radius`` pixels: premultiplied RGB
+    ``(S, S, 3)`` and alpha ``(S, S)``.
 
-    The pole's half-width is ``min(0.8 · strength, 0.9)`` object radii and its axis moves from
-    0.6 radii on one side of the object's centre to 0.6 on the other, so at strength 1 it hides
-    60–90 % of the object. Its surface is ``texture`` (S, S, 3) (a real image), carried along."""
+    The pole keeps pace with the object while its axis sweeps from 0.6 radii on one side of the
+    object's centre to 0.6 on the other; its half-width is ``min(0.8 · strength, 0.9)`` radii, so
+    at strength 1 it hides 60–90 % of the object (the pole is made to hit, whatever the object's
+    speed). Its surface is ``texture`` (S, S, 3), a real image, carried along with the pole."""
     size = texture.shape[0]
     angle = np.pi * burst.params[0]
-    normal = np.array([-np.sin(angle), np.cos(angle)], np.float32)
+    normal = np.array([-np.sin(angle), np.cos(angle)])
     sign = 1.0 if burst.params[1] < 0.5 else -1.0
     offset = sign * 0.6 * radius * (2 * burst.progress(t) - 1)
     half_width = min(0.8 * burst.strength, 0.9) * radius
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     distance = (xs - target[0]) * normal[0] + (ys - target[1]) * normal[1] - offset
-    alpha = np.clip(half_width - np.abs(distance) + 0.5, 0.0, 1.0)
-    first_offset = -sign * 0.6 * radius
-    shift = np.rint((offset - first_offset) * normal).astype(int)  # travel since the burst began
+    alpha = np.clip(half_width - np.abs(distance) + 0.5, 0.0, 1.0).astype(np.float32)
+    travel = np.asarray(target) - np.asarray(target_at_start) + (offset + sign * 0.6 * radius) * normal
+    shift = np.rint(travel).astype(int)
     rows = np.clip(np.arange(size) - shift[1], 0, size - 1)
     cols = np.clip(np.arange(size) - shift[0], 0, size - 1)
-    surface = texture[rows][:, cols] * 0.75  # in the foreground, a little in shadow
+    surface = texture[rows][:, cols] * np.float32(0.75)  # in the foreground, a little in shadow
     return surface * alpha[..., None], alpha
 
 
@@ -148,11 +152,11 @@ def noise(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.nd
 
 def jpeg(frame: np.ndarray, strength: float) -> np.ndarray:
     """Low-bitrate compression: the frame is shrunk by ``1 + strength`` (2× at strength 1, as a
-    streaming encoder does when the bandwidth drops), JPEG-coded at quality ``30 - 25 · strength``
-    (5 at strength 1, at least 1) and scaled back up: 16-pixel blocks at strength 1."""
+    streaming encoder does when the bandwidth drops), JPEG-coded at quality ``30 - 27 · strength``
+    (3 at strength 1, at least 1) and scaled back up: 16-pixel blocks at strength 1."""
     size = frame.shape[1], frame.shape[0]
     small = (max(round(size[0] / (1 + strength)), 8), max(round(size[1] / (1 + strength)), 8))
-    quality = int(np.clip(round(30 - 25 * strength), 1, 95))
+    quality = int(np.clip(round(30 - 27 * strength), 1, 95))
     buffer = io.BytesIO()
     image = Image.fromarray(np.clip(np.rint(frame), 0, 255).astype(np.uint8)).resize(small, Image.BILINEAR)
     image.save(buffer, format="JPEG", quality=quality)
@@ -161,10 +165,10 @@ def jpeg(frame: np.ndarray, strength: float) -> np.ndarray:
 
 
 def low_light(frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Under-exposure: light divided by ``1 + 11 · strength`` (12× darker at strength 1) plus the
-    read noise that comes with it (sigma ``2 + 7 · strength`` grey levels)."""
-    dark = frame / np.float32(1 + 11 * strength)
-    return dark + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(2 + 7 * strength)
+    """Under-exposure: light divided by ``1 + 15 · strength`` (16× darker at strength 1) plus the
+    read noise that comes with it (sigma ``2 + 9 · strength`` grey levels)."""
+    dark = frame / np.float32(1 + 15 * strength)
+    return dark + rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(2 + 9 * strength)
 
 
 def apply_frame_level(kind: str, frame: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

@@ -95,7 +95,7 @@ def _signed_distance(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def _pattern(texture: str, u: np.ndarray, v: np.ndarray, look: Appearance, pixels: float) -> np.ndarray:
     """Share of the first colour in [0, 1]; ``pixels`` per object unit sets the edge softness."""
     x, y = u / look.period + look.phase[0], v / look.period + look.phase[1]
-    sharp = max(pixels * look.period / 3.0, 1.0)  # a ~1.5 pixel transition
+    sharp = max(pixels * look.period / (2 * np.pi), 0.5)  # edges about a pixel wide
     if texture == "stripes":
         return np.clip(0.5 + sharp * np.sin(2 * np.pi * x), 0.0, 1.0)
     if texture == "checks":

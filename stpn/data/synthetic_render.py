@@ -92,7 +92,8 @@ def draw_frame(t: int, size: int, camera: Camera, tracks: list[Track], bursts: l
         key = (burst.track, burst.start)
         if key not in textures:
             textures[key] = occluder_texture(burst, size)
-        rgb, alpha = degrade.occluder(textures[key], target.centers[t], float(target.radii[t]), burst, t)
+        rgb, alpha = degrade.occluder(textures[key], target.centers[t], target.centers[burst.start],
+                                      float(target.radii[t]), burst, t)
         frame = frame * (1.0 - alpha[..., None]) + rgb
         covered = alpha >= 0.5
         owner[covered] = OCCLUDER

@@ -32,9 +32,12 @@ def background_images() -> tuple[Image.Image, ...]:
     images = []
     for name in BACKGROUND_CLIPS:
         with VideoReader(shipped_clip_path(name)) as reader:
-            frames = list(reader)
-        for index in np.linspace(0, len(frames) - 1, FRAMES_PER_CLIP).round().astype(int):
-            image = Image.fromarray(frames[index])
+            wanted = set(np.linspace(0, reader.frame_count - 1, FRAMES_PER_CLIP).round().astype(int).tolist())
+            frames = [frame for index, frame in enumerate(reader) if index in wanted]
+        if len(frames) != FRAMES_PER_CLIP:
+            raise ValueError(f"{name}: expected {reader.frame_count} frames, could decode fewer")
+        for frame in frames:
+            image = Image.fromarray(frame)
             scale = SHORT_SIDE / min(image.size)
             images.append(image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR))
     return tuple(images)
