@@ -336,15 +336,27 @@ def build_cvt(
     """
     spec = resolve_spec(config, variant, **overrides)
     if activation is None:
-        official = weights is not None and checkpoint_format(read_state_dict(weights)) == "official"
-        activation = "quick_gelu" if official else "gelu"
+        activation = default_activation(weights)
     model = PromptCvT(spec, out_indices=out_indices, activation=activation)
     if weights is not None:
-        own = set(model.state_dict())
-
-        def convert(state: StateDict) -> StateDict:
-            state = convert_cvt_checkpoint(state)
-            return {k: v for k, v in state.items() if k in own or not k.endswith(".cls_token")}
-
-        load_weights(model, weights, convert=convert)
+        load_cvt_weights(model, weights)
     return model
+
+
+def default_activation(weights: Optional[str] = None) -> str:
+    """``"quick_gelu"`` for an official microsoft/CvT checkpoint (trained with it), else
+    ``"gelu"`` (transformers' choice)."""
+    official = weights is not None and checkpoint_format(read_state_dict(weights)) == "official"
+    return "quick_gelu" if official else "gelu"
+
+
+def load_cvt_weights(model: PromptCvT, weights: str) -> None:
+    """Load a local CvT checkpoint (official or transformers format) into ``model`` (a
+    :class:`PromptCvT` or subclass); classifier parts and an unused class token are dropped."""
+    own = set(model.state_dict())
+
+    def convert(state: StateDict) -> StateDict:
+        state = convert_cvt_checkpoint(state)
+        return {k: v for k, v in state.items() if k in own or not k.endswith(".cls_token")}
+
+    load_weights(model, weights, convert=convert)

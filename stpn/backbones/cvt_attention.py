@@ -18,7 +18,7 @@ queries to template keys only and search queries to all keys; this module does n
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -188,6 +188,12 @@ class CvtBlock(nn.Module):
         self.layernorm_after = nn.LayerNorm(dim)
 
     def forward(self, tokens: Tensor, height: int, width: int, num_extra: int) -> Tensor:
-        attended = self.attention(self.layernorm_before(tokens), height, width, num_extra)
-        tokens = tokens + self.drop_path(attended)
+        return self.run(tokens, lambda normed: self.attention.attention(normed, height, width, num_extra))
+
+    def run(self, tokens: Tensor, attention: Callable[[Tensor], Tensor]) -> Tensor:
+        """The block with ``attention`` (LayerNorm-ed tokens ``(B, N, C)`` → ``(B, N, C)``, before
+        the output projection) in place of :class:`ConvSelfAttention`; output projection,
+        residuals, DropPath and MLP as in :meth:`forward`. MixFormer's mixed attention plugs in
+        here (:mod:`stpn.tracking.mixed_attention`)."""
+        tokens = tokens + self.drop_path(self.attention.output(attention(self.layernorm_before(tokens))))
         return tokens + self.drop_path(self.output(self.intermediate(self.layernorm_after(tokens))))
