@@ -1,0 +1,202 @@
+"""The MixFormer tracker (Cui et al., CVPR 2022) with optional STPN prompts (Sun et al.,
+ICCV 2023, supplementary §1): mixed-attention CvT → corner head (+ score head).
+
+Two ways to run it:
+
+* training / one-shot: :meth:`MixFormer.forward` runs templates and search jointly;
+* online: :meth:`MixFormer.encode_templates` once per template update, then
+  :meth:`MixFormer.track` per frame — the same numbers (tested), the template stream not redone.
+
+STPN: the support frames are past search-size crops. Each is embedded alone by the plain CvT
+(no template, no prompts; :meth:`MixFormer.embed_support`, under ``no_grad`` unless
+``support_grad``), so one frame's embedding can be cached whatever key frame it later supports;
+the DVP predictor turns ``K`` embeddings into 9 prompts (:meth:`MixFormer.predict_prompts`),
+which the backbone prepends to the search tokens.
+
+Stage-2 training (MixFormer's score head): freeze every parameter whose name does not start with
+``"score_head."``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from stpn.backbones.base import check_images
+from stpn.tracking.heads import CornerHead, ScoreHead
+from stpn.tracking.mixed_attention import MixedAttentionCvT, TemplateMemory
+
+
+@dataclass
+class TrackerOutput:
+    """``boxes (B, 4)``: normalised ``x1, y1, x2, y2`` in the search crop, in ``[0, 1]``;
+    ``score_logits (B,)``: target-presence logits, or None when the score head was not run."""
+
+    boxes: Tensor
+    score_logits: Optional[Tensor]
+
+
+class MixFormer(nn.Module):
+    """Mixed-attention CvT backbone, corner box head, score head, optional DVP predictor.
+
+    Args:
+        backbone: a :class:`~stpn.tracking.mixed_attention.MixedAttentionCvT`.
+        box_head: :class:`~stpn.tracking.heads.CornerHead` on the last-stage search map.
+        score_head: :class:`~stpn.tracking.heads.ScoreHead`.
+        predictor: DVP predictor ``(B, K, N, d_L), (B, K) → (B, 9, C_0)`` or None (no STPN).
+        template_size, search_size: input sizes in pixels, multiples of the backbone stride (16).
+        support_grad: let gradients reach the support pass (default False, released STPN code).
+    """
+
+    def __init__(
+        self,
+        backbone: MixedAttentionCvT,
+        box_head: CornerHead,
+        score_head: ScoreHead,
+        predictor: Optional[nn.Module] = None,
+        template_size: int = 128,
+        search_size: int = 320,
+        support_grad: bool = False,
+    ) -> None:
+        super().__init__()
+        self.stride = backbone.feature_info[-1]["reduction"]
+        for name, size in (("template_size", template_size), ("search_size", search_size)):
+            if size < self.stride or size % self.stride:
+                raise ValueError(f"{name} must be a positive multiple of the backbone stride {self.stride}, got {size}")
+        if predictor is not None:
+            if predictor.support_dim != backbone.support_dim:
+                raise ValueError(f"predictor support_dim {predictor.support_dim} != backbone d_L {backbone.support_dim}")
+            if predictor.prompt_dim != backbone.prompt_dims[0]:
+                raise ValueError(f"predictor prompt width {predictor.prompt_dim} != backbone C_0 {backbone.prompt_dims[0]}")
+            if predictor.num_prompts != backbone.required_num_prompts:
+                raise ValueError(f"CvT prompts form a 3x3 map: N_P must be 9, predictor makes {predictor.num_prompts}")
+        self.backbone, self.box_head, self.score_head, self.predictor = backbone, box_head, score_head, predictor
+        self.template_size, self.search_size = template_size, search_size
+        self.has_stpn = predictor is not None
+        self.num_prompts = predictor.num_prompts if predictor is not None else 0
+        self.support_grad = support_grad
+
+    @property
+    def feature_size(self) -> int:
+        """Side of the last-stage search map (20 for 320 px)."""
+        return self.search_size // self.stride
+
+    def forward(
+        self,
+        template: Tensor,
+        online_template: Optional[Tensor],
+        search: Tensor,
+        support: Optional[Tensor] = None,
+        support_mask: Optional[Tensor] = None,
+        prompts: Optional[Tensor] = None,
+        with_score: bool = False,
+    ) -> TrackerOutput:
+        """Joint template + search pass.
+
+        Args:
+            template: ``(B, 3, T, T)``.
+            online_template: ``(B, 3, T, T)``, ``(B, M, 3, T, T)`` for ``M`` online templates, or
+                None for a copy of ``template`` (how MixFormer starts a sequence).
+            search: ``(B, 3, S, S)``.
+            support: ``(B, K, 3, S, S)`` past search crops (STPN only); ``support_mask (B, K)``
+                bool, True for real frames.
+            prompts: ``(B, 9, C_0)`` precomputed prompts instead of ``support``.
+            with_score: also run the score head.
+        """
+        templates = self._templates(template, online_template)
+        self._check_search(search, templates[0].shape[0])
+        prompts = self._prompts(search.shape[0], support, support_mask, prompts)
+        memory, search_map = self.backbone.forward_mixed(templates, search, prompts)
+        return self._heads(search_map, memory, with_score)
+
+    def embed_support(self, frames: Tensor) -> Tensor:
+        """Support embeddings of single frames: ``(F, 3, S, S)`` → ``(F, N, d_L)`` last-stage
+        tokens of the plain CvT (``N = (S/16)²``); cacheable per frame."""
+        self._check_images("support frames", frames, self.search_size)
+        with torch.set_grad_enabled(self.support_grad and torch.is_grad_enabled()):
+            return self.backbone.embed(frames).flatten(2).transpose(1, 2)
+
+    def predict_prompts(self, support_embeddings: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """``(B, K, N, d_L)`` support embeddings (+ ``(B, K)`` mask) → prompts ``(B, 9, C_0)``."""
+        if self.predictor is None:
+            raise ValueError("this tracker was built without STPN (build_mixformer(stpn=True) adds the predictor)")
+        return self.predictor(support_embeddings, mask)
+
+    def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateMemory:
+        """Template stream alone (arguments as in :meth:`forward`) → per-block template
+        keys/values and last-stage template maps, for :meth:`track`."""
+        return self.backbone.encode_templates(self._templates(template, online_template))
+
+    def track(
+        self, search: Tensor, memory: TemplateMemory, prompts: Optional[Tensor] = None, with_score: bool = True
+    ) -> TrackerOutput:
+        """Search (+ prompts) stream against :meth:`encode_templates`' memory; equals
+        :meth:`forward` with the same templates."""
+        if not isinstance(memory, TemplateMemory):
+            raise ValueError(f"memory must be a TemplateMemory from encode_templates, got {type(memory).__name__}")
+        self._check_search(search, memory.batch_size)
+        prompts = self._prompts(search.shape[0], None, None, prompts)
+        return self._heads(self.backbone.track_search(search, memory, prompts), memory, with_score)
+
+    def _heads(self, search_map: Tensor, memory: TemplateMemory, with_score: bool) -> TrackerOutput:
+        boxes = self.box_head(search_map)
+        scores = self.score_head(search_map, memory.template_maps[0], boxes) if with_score else None
+        return TrackerOutput(boxes, scores)
+
+    def _templates(self, template: Tensor, online_template: Optional[Tensor]) -> list[Tensor]:
+        self._check_images("template", template, self.template_size)
+        if online_template is None:
+            return [template, template]
+        if isinstance(online_template, Tensor) and online_template.dim() == 5:
+            online = list(online_template.unbind(1))
+        else:
+            online = [online_template]
+        for o in online:
+            self._check_images("online_template", o, self.template_size)
+            if o.shape[0] != template.shape[0]:
+                raise ValueError(f"online_template batch size {o.shape[0]} != template batch size {template.shape[0]}")
+        return [template, *online]
+
+    def _check_search(self, search: Tensor, batch_size: int) -> None:
+        self._check_images("search", search, self.search_size)
+        if search.shape[0] != batch_size:
+            raise ValueError(f"search batch size {search.shape[0]} != template batch size {batch_size}")
+
+    @staticmethod
+    def _check_images(name: str, images: Tensor, size: int) -> None:
+        try:
+            check_images(images)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        if tuple(images.shape[-2:]) != (size, size):
+            raise ValueError(f"{name} must be {size}x{size} pixels, got {tuple(images.shape[-2:])}")
+
+    def _prompts(
+        self, batch_size: int, support: Optional[Tensor], mask: Optional[Tensor], prompts: Optional[Tensor]
+    ) -> Optional[Tensor]:
+        """Validated prompts ``(B, 9, C_0)``, predicted from ``support`` when given, or None."""
+        if (support is not None or prompts is not None) and not self.has_stpn:
+            raise ValueError("this tracker was built without STPN: it takes neither support frames nor prompts")
+        if support is not None and prompts is not None:
+            raise ValueError("give support frames or precomputed prompts, not both")
+        if support is None and mask is not None:
+            raise ValueError("support_mask given without support frames")
+        if support is not None:
+            if not isinstance(support, Tensor) or support.dim() != 5:
+                shape = tuple(support.shape) if isinstance(support, Tensor) else type(support).__name__
+                raise ValueError(f"support must be (B, K, 3, S, S), got {shape}")
+            if support.shape[0] != batch_size:
+                raise ValueError(f"support batch size {support.shape[0]} != search batch size {batch_size}")
+            embeddings = self.embed_support(support.flatten(0, 1)).unflatten(0, support.shape[:2])
+            return self.predict_prompts(embeddings, mask)
+        if prompts is not None:
+            width = self.backbone.prompt_dims[0]
+            if not isinstance(prompts, Tensor) or prompts.dim() != 3:
+                raise ValueError(f"prompts must be (B, {self.num_prompts}, {width}), got {getattr(prompts, 'shape', prompts)}")
+            if tuple(prompts.shape) != (batch_size, self.num_prompts, width):
+                raise ValueError(
+                    f"prompts must be (B, N_P, C_0) = ({batch_size}, {self.num_prompts}, {width}), got {tuple(prompts.shape)}"
+                )
+        return prompts
