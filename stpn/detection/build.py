@@ -12,6 +12,8 @@ from torchvision.ops import MultiScaleRoIAlign
 from stpn.backbones.swin import build_swin
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.neck import NormFPN
+from stpn.detection.selsa import make_selsa_roi_heads
+from stpn.detection.selsa_detector import SelsaFasterRCNN
 from stpn.prompts.build import build_predictor
 from stpn.prompts.stpn import STPN
 
@@ -74,6 +76,9 @@ def build_vid_detector(
     fpn_channels: int = 256,
     support_grid: Optional[Sequence[int]] = None,
     swin_kwargs: Optional[dict] = None,
+    selsa: bool = False,
+    selsa_heads: int = 16,
+    selsa_support_proposals: int = 300,
     **head_kwargs,
 ) -> VideoFasterRCNN:
     """Faster R-CNN + FPN on a prompt-aware Swin; ``predictor=None`` gives the per-frame
@@ -84,6 +89,11 @@ def build_vid_detector(
     ``swin_kwargs`` go to :func:`stpn.backbones.swin.build_swin` (e.g. ``embed_dim``,
     ``depths``, ``window_size`` for small models); ``head_kwargs`` to
     :func:`build_faster_rcnn_heads`.
+
+    ``selsa=True`` adds SELSA's RoI aggregation over support frames
+    (:class:`~stpn.detection.selsa_detector.SelsaFasterRCNN`, ``selsa_heads`` attention heads,
+    ``selsa_support_proposals`` RoIs per support frame): "SELSA" with ``predictor=None``,
+    "STPN + SELSA" otherwise (paper Table 2).
     """
     backbone = build_swin(variant, weights=weights, **(swin_kwargs or {}))
     extractor = backbone
@@ -102,4 +112,8 @@ def build_vid_detector(
         extractor = STPN(backbone, dvp, support_grid=support_grid)
     in_channels = [f["num_chs"] for f in backbone.feature_info]
     rpn, roi_heads = build_faster_rcnn_heads(num_classes, fpn_channels, **head_kwargs)
-    return VideoFasterRCNN(extractor, NormFPN(in_channels, fpn_channels), rpn, roi_heads)
+    neck = NormFPN(in_channels, fpn_channels)
+    if selsa:
+        roi_heads = make_selsa_roi_heads(roi_heads, selsa_heads)
+        return SelsaFasterRCNN(extractor, neck, rpn, roi_heads, selsa_support_proposals)
+    return VideoFasterRCNN(extractor, neck, rpn, roi_heads)

@@ -18,6 +18,9 @@ class DetectorConfig:
     predictor: Optional[str] = "relation"
     num_prompts: int = 5
     fpn_channels: int = 256
+    selsa: bool = False
+    selsa_heads: int = 16
+    selsa_support_proposals: int = 300
     swin_kwargs: dict[str, Any] = field(default_factory=dict)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +50,9 @@ def build_from_config(config: DetectorConfig, weights: Optional[str] = None) -> 
         num_prompts=config.num_prompts,
         weights=weights,
         fpn_channels=config.fpn_channels,
+        selsa=config.selsa,
+        selsa_heads=config.selsa_heads,
+        selsa_support_proposals=config.selsa_support_proposals,
         swin_kwargs=config.swin_kwargs,
         **config.head_kwargs,
     )

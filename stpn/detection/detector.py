@@ -43,6 +43,8 @@ class VideoFasterRCNN(nn.Module):
         self.rpn = rpn
         self.roi_heads = roi_heads
 
+    uses_selsa = False  # SELSA box-head aggregation (stpn.detection.selsa_detector)
+
     @property
     def uses_prompts(self) -> bool:
         return isinstance(self.extractor, STPN)
@@ -76,6 +78,10 @@ class VideoFasterRCNN(nn.Module):
         streaming extractor); ``padded_size`` is the (H, W) of the padded input frames."""
         if self.training:
             raise ValueError("detect_from_maps is for inference; call model.eval() first")
-        ref = maps[0]
-        placeholder = ref.new_zeros(1).expand(len(image_sizes), 3, *padded_size)  # shape only
-        return self.heads(ImageList(placeholder, list(image_sizes)), self.neck(maps))
+        return self.heads(placeholder_images(maps[0], image_sizes, padded_size), self.neck(maps))
+
+
+def placeholder_images(ref: Tensor, image_sizes: list[tuple[int, int]], padded_size: tuple[int, int]) -> ImageList:
+    """An ``ImageList`` with the right shape and sizes but no pixels (the heads read only shapes)."""
+    placeholder = ref.new_zeros(1).expand(len(image_sizes), 3, *padded_size)
+    return ImageList(placeholder, list(image_sizes))

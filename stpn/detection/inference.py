@@ -3,6 +3,8 @@
 Frames are normalised and padded once each (:func:`prepare_frame`); under STPN the
 :class:`~stpn.prompts.streaming.StreamingExtractor` supplies backbone maps with each support
 embedding computed at most once, and the unchanged heads run on batches of those maps.
+SELSA detectors also get each key frame's support RoI features (:mod:`stpn.detection.selsa_cache`,
+same sampler as the prompts); they read a stream into a list first.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from torch import Tensor
 
 from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
 from stpn.detection.detector import VideoFasterRCNN
+from stpn.detection.selsa_cache import SupportRoICache
 from stpn.prompts.streaming import StreamingExtractor
 
 
@@ -57,9 +60,12 @@ def detect_video(
 
     All frames of a video share one size (a video file's frames do). ``mode`` /
     ``num_support`` / ``stride`` choose the support frames under STPN (per-video mode needs a
-    sequence, not a stream); the per-frame baseline ignores them.
+    sequence, not a stream); the per-frame baseline ignores them. SELSA detectors use them for
+    their support RoIs as well.
     """
     model.eval()
+    if model.uses_selsa and not isinstance(frames, (Sequence, Tensor)):
+        frames = list(frames)  # SELSA's support frames need random access
     if isinstance(frames, (Sequence, Tensor)):
         if len(frames) == 0:
             raise ValueError("the video has no frames")
@@ -75,19 +81,21 @@ def detect_video(
         stream = StreamingExtractor(model.extractor, mode, num_support, stride, batch_size).run(prepared)
     else:
         stream = ((t, [m[0] for m in model.extractor.forward_features(f[None])]) for t, f in enumerate(prepared))
+    support = SupportRoICache(model, prepared, size, mode, num_support, stride, batch_size) if model.uses_selsa else None
     batch: list[tuple[int, list[Tensor]]] = []
     for item in stream:
         batch.append(item)
         if len(batch) == batch_size:
-            yield from _run_heads(model, batch, size)
+            yield from _run_heads(model, batch, size, support)
             batch = []
     if batch:
-        yield from _run_heads(model, batch, size)
+        yield from _run_heads(model, batch, size, support)
 
 
-def _run_heads(model: VideoFasterRCNN, batch, size) -> Iterator[tuple[int, dict[str, Tensor]]]:
+def _run_heads(model: VideoFasterRCNN, batch, size, support=None) -> Iterator[tuple[int, dict[str, Tensor]]]:
     indices = [t for t, _ in batch]
     maps = [torch.stack(level) for level in zip(*(m for _, m in batch))]
     padded = tuple(int(math.ceil(n / 32) * 32) for n in size)
-    detections = model.detect_from_maps(maps, [size] * len(indices), padded)
+    extra = {} if support is None else {"support": support.for_keys(indices)}
+    detections = model.detect_from_maps(maps, [size] * len(indices), padded, **extra)
     return zip(indices, detections)
