@@ -9,9 +9,9 @@ back (residual) before the ReLU::
     x = relu(fc6(x) + A6(fc6(x), s6)),   x = relu(fc7(x) + A7(fc7(x), s7))
     s6 = fc6(s),   s7 = fc7(relu(s6))      (support RoIs go through the same FCs, no attention)
 
-The support features are *not* aggregated among themselves (as in mmtracking's SELSA head, which
-the authors' STPN + SELSA code builds on), so a frame's support features depend on that frame
-only and can be cached per frame at inference.
+The support features are *not* aggregated among themselves (as in mmtracking's SELSA head, the
+OpenMMLab implementation with 16-head released configs), so a frame's support features depend on
+that frame only and can be cached per frame at inference.
 
 How it plugs into torchvision's unchanged ``RoIHeads`` (sampling, losses, predictor, NMS):
 ``RoIHeads`` calls ``box_head(box_roi_pool(features, proposals, image_shapes))``. The detector
