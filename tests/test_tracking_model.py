@@ -208,7 +208,7 @@ def test_cvt_weights_load_into_backbone(tmp_path):
     assert all(k.startswith("backbone.encoder.stages.") for k in tracker.state_dict() if "backbone" in k)
 
 
-def test_frozen_batch_norm_in_backbone(plain_model):
+def test_frozen_batch_norm_in_backbone():
     m = build_mixformer("tiny", template_size=T, search_size=S).train()
     norms = [x for x in m.backbone.modules() if isinstance(x, torch.nn.BatchNorm2d)]
     assert norms and all(not x.training for x in norms) and m.backbone.training

@@ -32,6 +32,7 @@ modules so the state dict keeps CvT's keys (MixFormer swaps in a buffer-only Fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Optional, Sequence
 
 import torch
@@ -69,6 +70,77 @@ class TemplateMemory:
             [v.to(*args, **kwargs) for v in self.values],
             [m.to(*args, **kwargs) for m in self.template_maps],
         )
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """Where the streams sit in one stage's sequence ``[templates..., prompts, search]``.
+
+    ``template_shapes``: ``(h, w)`` of each template map (empty: no template stream);
+    ``search_shape``: ``(h, w)`` of the search map (None: no search stream); ``num_prompts``.
+    """
+
+    template_shapes: tuple[tuple[int, int], ...]
+    search_shape: Optional[tuple[int, int]]
+    num_prompts: int
+
+    @classmethod
+    def of(cls, templates: Sequence[Tensor], search: Optional[Tensor], prompts: Optional[Tensor]) -> "StreamLayout":
+        return cls(
+            tuple(tuple(t.shape[-2:]) for t in templates),
+            tuple(search.shape[-2:]) if search is not None else None,
+            prompts.shape[1] if prompts is not None else 0,
+        )
+
+    @property
+    def num_template(self) -> int:
+        return sum(h * w for h, w in self.template_shapes)
+
+    def join(self, templates: Sequence[Tensor], search: Optional[Tensor], prompts: Optional[Tensor]) -> Tensor:
+        """Maps ``(B, C, h, w)`` and prompts ``(B, P, C)`` → sequence ``(B, N, C)``."""
+        parts = [t.flatten(2).transpose(1, 2) for t in templates]
+        if prompts is not None:
+            parts.append(prompts)
+        if search is not None:
+            parts.append(search.flatten(2).transpose(1, 2))
+        return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+
+    def split(self, tokens: Tensor) -> tuple[list[Tensor], Optional[Tensor], Optional[Tensor]]:
+        """Inverse of :meth:`join`: → (template maps, search map or None, prompts or None)."""
+        n_t, n_p = self.num_template, self.num_prompts
+        shapes = self.template_shapes
+        templates = [tokens_to_map(t, h, w) for t, (h, w) in zip(_split(tokens[:, :n_t], shapes), shapes)]
+        if self.search_shape is None:
+            return templates, None, None
+        prompts = tokens[:, n_t : n_t + n_p] if n_p else None
+        return templates, tokens_to_map(tokens[:, n_t + n_p :], *self.search_shape), prompts
+
+
+def mixed_attention(
+    attention: ConvSelfAttention,
+    normed: Tensor,
+    layout: StreamLayout,
+    template_kv: Optional[tuple[Tensor, Tensor]] = None,
+    record: Optional[list] = None,
+) -> Tensor:
+    """MixFormer's asymmetric mixed attention over one block's LayerNorm-ed sequence
+    ``(B, N, C)`` laid out as ``layout`` → ``(B, N, C)`` (before the output projection).
+
+    Template queries read the template keys only; prompt and search queries read the template
+    keys (computed here, or ``template_kv`` cached by an earlier encode) and the search keys.
+    The template keys/values computed here are appended to ``record``.
+    """
+    outputs, n_t = [], layout.num_template
+    if layout.template_shapes:
+        out, k, v = template_attention(attention, normed[:, :n_t], layout.template_shapes)
+        outputs.append(out)
+        template_kv = (k, v)
+        if record is not None:
+            record.append(template_kv)
+    if layout.search_shape is not None:
+        k, v = template_kv if template_kv is not None else (None, None)
+        outputs.append(search_attention(attention, normed[:, n_t:], layout.num_prompts, layout.search_shape, k, v))
+    return torch.cat(outputs, 1) if len(outputs) > 1 else outputs[0]
 
 
 def template_attention(
@@ -171,56 +243,24 @@ class MixedAttentionCvT(PromptCvT):
         without: plain CvT), both (joint forward)."""
         if prompts is not None:
             check_prompts(prompts, self.prompt_dims, search.shape[0], self.required_num_prompts)
-        keys, values, block = [], [], 0
+        templates, record, block = templates or [], [], 0
         for i, stage in enumerate(self.stages):
-            if templates is not None:
-                templates = [stage.embedding(t) for t in templates]
-                shapes = [tuple(t.shape[-2:]) for t in templates]
-                template_tokens = torch.cat([t.flatten(2).transpose(1, 2) for t in templates], 1)
+            templates = [stage.embedding(t) for t in templates]
             if search is not None:
                 search = stage.embedding(search)
-                search_shape = tuple(search.shape[-2:])
-                search_tokens = search.flatten(2).transpose(1, 2)
-                if prompts is not None:
-                    if i > 0:
-                        prompts = stage.embedding.embed_prompts(prompts)
-                    search_tokens = torch.cat([prompts, search_tokens], 1)
-            num_prompts = prompts.shape[1] if prompts is not None else 0
-            num_template = template_tokens.shape[1] if templates is not None else 0
-            parts = ([template_tokens] if templates is not None else []) + ([search_tokens] if search is not None else [])
-            tokens = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
-
+            if prompts is not None and i > 0:
+                prompts = stage.embedding.embed_prompts(prompts)
+            layout = StreamLayout.of(templates, search, prompts)
+            tokens = layout.join(templates, search, prompts)
             for layer in stage.layers:
-                attention = layer.attention.attention
-
-                def mixed(normed: Tensor) -> Tensor:
-                    outputs, k, v = [], None, None
-                    if templates is not None:
-                        out, k, v = template_attention(attention, normed[:, :num_template], shapes)
-                        keys.append(k)
-                        values.append(v)
-                        outputs.append(out)
-                    elif memory is not None:
-                        k, v = memory.keys[block], memory.values[block]
-                    if search is not None:
-                        outputs.append(
-                            search_attention(attention, normed[:, num_template:], num_prompts, search_shape, k, v)
-                        )
-                    return torch.cat(outputs, 1) if len(outputs) > 1 else outputs[0]
-
-                tokens = layer.run(tokens, mixed)
+                cached = (memory.keys[block], memory.values[block]) if memory is not None else None
+                attend = partial(mixed_attention, layer.attention.attention, layout=layout, template_kv=cached, record=record)
+                tokens = layer.run(tokens, attend)
                 block += 1
-
-            if templates is not None:
-                templates = [
-                    tokens_to_map(t, h, w) for t, (h, w) in zip(_split(tokens[:, :num_template], shapes), shapes)
-                ]
-            if search is not None:
-                if prompts is not None:
-                    prompts = tokens[:, num_template : num_template + num_prompts]
-                search = tokens_to_map(tokens[:, num_template + num_prompts :], *search_shape)
-        new_memory = TemplateMemory(keys, values, templates) if templates is not None else None
-        return new_memory, search
+            templates, search, prompts = layout.split(tokens)
+        if not templates:
+            return None, search
+        return TemplateMemory([k for k, _ in record], [v for _, v in record], templates), search
 
 
 def _split(tokens: Tensor, shapes: Sequence[tuple[int, int]]) -> tuple[Tensor, ...]:

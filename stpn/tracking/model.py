@@ -193,10 +193,9 @@ class MixFormer(nn.Module):
             return self.predict_prompts(embeddings, mask)
         if prompts is not None:
             width = self.backbone.prompt_dims[0]
-            if not isinstance(prompts, Tensor) or prompts.dim() != 3:
-                raise ValueError(f"prompts must be (B, {self.num_prompts}, {width}), got {getattr(prompts, 'shape', prompts)}")
-            if tuple(prompts.shape) != (batch_size, self.num_prompts, width):
+            if not isinstance(prompts, Tensor) or tuple(prompts.shape) != (batch_size, self.num_prompts, width):
+                shape = tuple(prompts.shape) if isinstance(prompts, Tensor) else type(prompts).__name__
                 raise ValueError(
-                    f"prompts must be (B, N_P, C_0) = ({batch_size}, {self.num_prompts}, {width}), got {tuple(prompts.shape)}"
+                    f"prompts must be (B, N_P, C_0) = ({batch_size}, {self.num_prompts}, {width}), got {shape}"
                 )
         return prompts
