@@ -5,7 +5,7 @@ import torch
 
 from stpn.backbones.cvt import build_cvt
 from stpn.tracking.build import build_mixformer
-from stpn.tracking.mixed_attention import TemplateMemory
+from stpn.tracking.mixed_attention import StreamLayout, TemplateMemory, mixed_attention
 from stpn.tracking.model import TrackerOutput
 
 T, S = 64, 128  # tiny geometry: 4x4 template and 8x8 search tokens at stride 16
@@ -102,6 +102,31 @@ def test_asymmetric_attention(stpn_model):
     _, search_c = backbone.forward_mixed([images(2, T, 4), templates[1]], images(2, S, 2), p)
     assert not close(search_a, search_c, 1e-3)
     assert not close(search_a, backbone.track_search(images(2, S, 2), None, p), 1e-3)
+
+
+@torch.no_grad()
+def test_mixed_attention_equals_masked_full_attention(stpn_model):
+    """Independent reference: one attention over all streams, template queries masked from the
+    prompt and search keys."""
+    attention = stpn_model.backbone.stages[1].layers[0].attention.attention  # width 32, 2 heads
+    layout = StreamLayout(((4, 4), (4, 4)), (8, 8), 9)
+    normed = torch.randn(2, 32 + 9 + 64, 32)
+    ours = mixed_attention(attention, normed, layout)
+
+    def as_map(t, h, w):
+        return t.transpose(1, 2).reshape(2, 32, h, w)
+
+    parts = [attention.project(None, as_map(normed[:, :16], 4, 4)),
+             attention.project(None, as_map(normed[:, 16:32], 4, 4)),
+             attention.project(normed[:, 32:41], as_map(normed[:, 41:], 8, 8))]
+    q, k, v = (torch.cat(x, 1) for x in zip(*parts))
+    num_template_keys = sum(p[1].shape[1] for p in parts[:2])
+    allowed = torch.ones(q.shape[1], k.shape[1], dtype=torch.bool)
+    allowed[:32, num_template_keys:] = False
+    heads = lambda x: x.unflatten(-1, (2, 16)).transpose(1, 2)  # noqa: E731
+    logits = heads(q) @ heads(k).transpose(-1, -2) * attention.scale
+    reference = (logits.masked_fill(~allowed, float("-inf")).softmax(-1) @ heads(v)).transpose(1, 2).flatten(2)
+    assert close(ours, reference)
 
 
 @pytest.mark.parametrize("with_prompts", [False, True])
