@@ -10,6 +10,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.data.cli import add_data_commands
     from stpn.demo.cli import add_demo_command
     from stpn.detection.cli import add_detection_commands
+    from stpn.tracking.train_cli import add_train_track_command
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_detection_commands(commands)
     add_data_commands(commands)
+    add_train_track_command(commands)
     return parser
 
 
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.demo.cli import run_demo_command
 
         return run_demo_command(args)
+    if args.command == "train-track":
+        from stpn.tracking.train_cli import run_train_track_command
+
+        return run_train_track_command(args)
     from stpn.detection.cli import run_detection_command
 
     return run_detection_command(args)

@@ -1,0 +1,79 @@
+"""What the training engine optimises for a tracker: ``objective(batch) → {loss terms}``.
+
+MixFormer trains in two stages (STPN supplementary §2):
+
+* ``"box"`` (stage 1): backbone, corner head and DVP predictor train on ``2·GIoU + 5·L1``;
+  the score head is frozen (it is not run);
+* ``"score"`` (stage 2): only parameters named ``score_head.*`` train, on binary cross-entropy
+  over positive and negative search regions; everything else is frozen *and* kept in eval mode
+  (BatchNorm statistics and dropout as at test time), so it leaves stage 2 bit-for-bit unchanged.
+
+:class:`TrackerObjective` registers the tracker's own submodules under their own names (the
+tracker itself is held as a plain attribute), so its ``state_dict`` and parameter names are
+exactly the tracker's: the engine's ``checkpoint.pt`` / ``model.safetensors`` load straight into
+:func:`stpn.tracking.checkpoint.load_tracker`, and ``lr_multipliers={"backbone": 0.1}`` reads as in
+MixFormer.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from stpn.tracking.losses import box_losses, score_loss
+from stpn.tracking.model import MixFormer
+from stpn.tracking.pairs import TrackingBatch
+
+STAGES = ("box", "score")
+SCORE_PREFIX = "score_head."
+
+
+def freeze_for_stage(tracker: MixFormer, stage: str) -> MixFormer:
+    """Set ``requires_grad`` for ``stage``: ``"box"`` trains all but ``score_head.*``,
+    ``"score"`` only ``score_head.*``. Returns the tracker."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown training stage {stage!r}; choose one of {STAGES}")
+    for name, param in tracker.named_parameters():
+        param.requires_grad_(name.startswith(SCORE_PREFIX) == (stage == "score"))
+    return tracker
+
+
+class TrackerObjective(nn.Module):
+    """Loss of one :class:`~stpn.tracking.pairs.TrackingBatch` for a training stage.
+
+    Args:
+        tracker: the :class:`~stpn.tracking.model.MixFormer` to train (frozen here for the stage).
+        stage: ``"box"`` or ``"score"``.
+    """
+
+    def __init__(self, tracker: MixFormer, stage: str = "box") -> None:
+        super().__init__()
+        if any(True for _ in tracker.named_parameters(recurse=False)) or any(
+            True for _ in tracker.named_buffers(recurse=False)
+        ):
+            raise ValueError("TrackerObjective shares the tracker's submodules; it cannot hold direct parameters")
+        freeze_for_stage(tracker, stage)
+        object.__setattr__(self, "tracker", tracker)  # not a submodule: keeps state-dict keys unprefixed
+        for name, child in tracker.named_children():
+            self.add_module(name, child)
+        self.stage = stage
+
+    def train(self, mode: bool = True) -> "TrackerObjective":
+        super().train(mode)
+        self.tracker.training = mode
+        if self.stage == "score":
+            for name, child in self.named_children():
+                if name != SCORE_PREFIX.rstrip("."):
+                    child.eval()
+        return self
+
+    def forward(self, batch: TrackingBatch) -> dict[str, Tensor]:
+        if self.tracker.has_stpn and batch.support is None:
+            raise ValueError("an STPN tracker needs support frames: set pairs.num_support > 0")
+        out = self.tracker(
+            batch.template, batch.online_template, batch.search,
+            support=batch.support if self.tracker.has_stpn else None,
+            support_mask=batch.support_mask if self.tracker.has_stpn else None,
+            with_score=self.stage == "score",
+        )
+        if self.stage == "score":
+            return score_loss(out.score_logits, batch.labels)
+        return box_losses(out.boxes, batch.boxes, weight=batch.labels)

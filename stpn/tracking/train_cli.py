@@ -1,0 +1,110 @@
+"""``stpn train-track``: train a MixFormer tracker (+ STPN) from a YAML config, both stages.
+
+A config (``configs/got10k_mixformer_*.yaml``) has these sections, each mapping one-to-one onto
+the code:
+
+* ``model``: :func:`stpn.tracking.build.build_mixformer` arguments (written to ``tracker.json``);
+* ``pretrained``: optional local CvT checkpoint for the backbone (``build_mixformer(weights=)``);
+* ``data``: ``root`` (a GOT-10k root; ``--data`` overrides), ``split`` (or a list of splits),
+  ``samples_per_epoch``, ``num_workers``;
+* ``pairs``: :class:`stpn.tracking.pairs.PairSettings` (crop sizes come from ``model``);
+* ``stage1`` / ``stage2``: :class:`stpn.engine.TrainConfig` of each stage (``stage2: null``
+  skips the score stage);
+* ``stage2_pairs``: pair settings changed for stage 2 (MixFormer: ``negative_prob: 0.5``);
+* ``online``: :class:`stpn.tracking.online.OnlineTracker` settings stored in ``tracker.json``.
+
+The run directory gets ``stage1/`` and ``stage2/``; ``stage2`` is the tracker to use with
+``stpn track`` / ``stpn eval-track``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_pairs", "online")
+DATA_KEYS = ("root", "split", "samples_per_epoch", "num_workers")
+
+
+def load_track_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a tracker training config; unknown sections and keys are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {unknown}; known: {', '.join(SECTIONS)}")
+    for needed in ("model", "data", "stage1"):
+        if not data.get(needed):
+            raise ValueError(f"{path}: missing section `{needed}`")
+    if "weights" in data["model"]:
+        raise ValueError(f"{path}: put the backbone checkpoint in `pretrained`, not model.weights")
+    bad = sorted(set(data["data"]) - set(DATA_KEYS))
+    if bad:
+        raise ValueError(f"{path}: unknown `data` keys {bad}; known: {', '.join(DATA_KEYS)}")
+    return data
+
+
+def read_sequences(root: str | Path, splits: Any):
+    """Training sequences of one or several GOT-10k splits."""
+    from stpn.data.formats.got10k import read_got10k
+    from stpn.tracking.sequences import sequences_from_dataset
+
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"GOT-10k root not found: {root} (set data.root or pass --data)")
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    return [s for split in splits for s in sequences_from_dataset(read_got10k(root, split))]
+
+
+def run_train_track(args: argparse.Namespace) -> int:
+    from stpn.engine import TrainConfig
+    from stpn.tracking.build import build_mixformer
+    from stpn.tracking.pairs import PairSettings
+    from stpn.tracking.train import train_two_stages
+
+    cfg = load_track_config(args.config)
+    length = {"max_iters": args.max_iters, "epochs": None, "milestones": []} if args.max_iters else {}
+    stage1 = TrainConfig.from_dict({**cfg["stage1"], **length})
+    stage2 = TrainConfig.from_dict({**cfg["stage2"], **length}) if cfg.get("stage2") else None
+    data = cfg["data"]
+    sequences = read_sequences(args.data or data["root"], data.get("split", "train"))
+    model_kwargs = dict(cfg["model"])
+    tracker = build_mixformer(**model_kwargs, weights=cfg.get("pretrained"))
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    print(f"{len(sequences)} training sequences; run directory {out}", flush=True)
+    histories = train_two_stages(
+        tracker, model_kwargs, sequences, PairSettings.from_dict(cfg.get("pairs") or {}), stage1, stage2, out,
+        stage2_settings=cfg.get("stage2_pairs"), samples_per_epoch=data.get("samples_per_epoch"),
+        num_workers=data.get("num_workers", 0), resume=args.resume, online=cfg.get("online"),
+    )
+    for stage, history in histories.items():
+        print(f"stage {stage}: {history.end_iteration} iterations")
+    final = out / ("stage2" if stage2 is not None else "stage1")
+    print(f"tracker ready: stpn eval-track --checkpoint {final} --data DIR")
+    return 0
+
+
+def add_train_track_command(sub) -> None:
+    cmd = sub.add_parser("train-track", help="train a MixFormer tracker (+ STPN), both stages, from a YAML config")
+    cmd.add_argument("--config", required=True, help="configs/got10k_mixformer_*.yaml")
+    cmd.add_argument("--data", default=None, help="GOT-10k root (overrides data.root)")
+    cmd.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
+    cmd.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    cmd.add_argument("--max-iters", type=int, default=None, help="override each stage's length (smoke tests)")
+
+
+def run_train_track_command(args: argparse.Namespace) -> int:
+    try:
+        return run_train_track(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"stpn train-track: error: {exc}", file=sys.stderr)
+        return 2
