@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.demo.cli import add_demo_command
     from stpn.detection.cli import add_detection_commands
     from stpn.tracking.train_cli import add_train_track_command
+    from stpn.tracking.cli import add_tracking_commands
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_detection_commands(commands)
     add_data_commands(commands)
     add_train_track_command(commands)
+    add_tracking_commands(commands)
     return parser
 
 
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.demo.cli import run_demo_command
 
         return run_demo_command(args)
+    if args.command in ("track", "eval-track"):
+        from stpn.tracking.cli import run_tracking_command
+
+        return run_tracking_command(args)
     if args.command == "train-track":
         from stpn.tracking.train_cli import run_train_track_command
 

@@ -1,0 +1,111 @@
+"""``stpn track`` / ``stpn eval-track`` and tracker checkpoints (tiny real MixFormer, CPU)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from stpn.cli import main
+from stpn.data.formats.got10k import write_got10k
+from stpn.data.video import VideoReader, VideoWriter, shipped_clip_path
+from stpn.tracking.build import build_mixformer
+from stpn.tracking.checkpoint import load_tracker, save_tracker, save_tracker_config
+from tests.tracking_fake import square_video
+
+torch.set_num_threads(1)
+MODEL = dict(variant="tiny", stpn=True, template_size=32, search_size=64)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tracker")
+    return save_tracker(path, build_mixformer(**MODEL), MODEL, {"num_support": 2, "support_stride": 3})
+
+
+def test_load_tracker_round_trip_and_engine_checkpoints(run_dir, tmp_path):
+    model, config = load_tracker(run_dir)
+    assert model.has_stpn and not model.training and config.online == {"num_support": 2, "support_stride": 3}
+    assert config.model == MODEL
+    # an engine checkpoint file in a directory with tracker.json
+    save_tracker_config(tmp_path, MODEL)
+    torch.save({"model": model.state_dict(), "iteration": 3}, tmp_path / "checkpoint.pt")
+    again, _ = load_tracker(tmp_path / "checkpoint.pt")
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_load_tracker_errors(run_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="tracker.json not found"):
+        load_tracker(tmp_path)
+    (tmp_path / "tracker.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_tracker(tmp_path)
+    (tmp_path / "tracker.json").write_text(json.dumps({"model": MODEL, "extra": 1}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_tracker(tmp_path)
+    save_tracker_config(tmp_path, {**MODEL, "stpn": False})  # weights with a predictor the model lacks
+    (tmp_path / "model.safetensors").write_bytes((run_dir / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="does not fit"):
+        load_tracker(tmp_path)
+
+
+def test_track_a_real_clip(run_dir, tmp_path, capsys):
+    clip = shipped_clip_path("carphone_pristine.mp4")
+    out, txt = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"
+    code = main(["track", str(clip), "--box", "60,30,60,70", "--checkpoint", str(run_dir),
+                 "--out", str(out), "--txt", str(txt), "--update-interval", "5"])
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("120 frames in ") and "frames/s" in last
+    boxes = np.loadtxt(txt, delimiter=",")
+    assert boxes.shape == (120, 4) and boxes[0].tolist() == [60, 30, 60, 70]
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= 176 + 1e-3).all()
+    assert VideoReader(out).frame_count == 120
+
+
+def one_frame_video(path):
+    with VideoWriter(path, 10, (64, 48)) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("one-frame", "has only one frame"),
+    ("corrupt", "not a readable video"),
+    ("outside", "lies outside the 176x144 image"),
+    ("zero-size", "zero or negative size"),
+    ("malformed", "--box must be four numbers"),
+    ("no-checkpoint", "no tracker checkpoint"),
+])
+def test_track_errors_are_one_line(case, message, run_dir, tmp_path, capsys):
+    clip, box, checkpoint = str(shipped_clip_path("carphone_pristine.mp4")), "60,30,60,70", str(run_dir)
+    if case == "one-frame":
+        clip = str(one_frame_video(tmp_path / "one.mp4"))
+    elif case == "corrupt":
+        (tmp_path / "bad.mp4").write_bytes(b"\x00\x01 not a video" * 200)
+        clip = str(tmp_path / "bad.mp4")
+    elif case == "no-checkpoint":
+        checkpoint = str(tmp_path / "missing")
+    box = {"outside": "500,30,60,70", "zero-size": "60,30,0,70", "malformed": "60,30,x"}.get(case, box)
+    code = main(["track", clip, "--box", box, "--checkpoint", checkpoint, "--out", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("stpn track: error: ") and message in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_eval_track_prints_the_table_and_writes_toolkit_results(run_dir, tmp_path, capsys):
+    root, results = tmp_path / "data", tmp_path / "results"
+    write_got10k([square_video("a", 6, seed=1), square_video("b", 5, seed=2, absent=(2,))], ["square"], root, "val")
+    code = main(["eval-track", "--data", str(root), "--checkpoint", str(run_dir), "--results", str(results),
+                 "--name", "tiny"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    header = out[0].split()
+    assert header[:5] == ["tracker", "AO", "SR0.5", "SR0.75", "FPS"] and "degraded" in out[0]
+    assert out[1].split()[0] == "tiny" and "2 sequences, 8 frames scored" in out[2]
+    assert (results / "tiny/a/a_001.txt").is_file() and (results / "tiny/b/b_time.txt").is_file()
+    assert main(["eval-track", "--data", str(root), "--checkpoint", str(run_dir), "--split", "test"]) == 2
+    assert "stpn eval-track: error:" in capsys.readouterr().err
