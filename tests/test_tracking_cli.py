@@ -52,6 +52,14 @@ def test_load_tracker_errors(run_dir, tmp_path):
         load_tracker(tmp_path)
 
 
+def test_unknown_online_settings_are_named(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_tracker(tmp_path, build_mixformer(**MODEL), MODEL, {"update_every": 5})
+    code = main(["track", str(shipped_clip_path("carphone_pristine.mp4")), "--box", "60,30,60,70",
+                 "--checkpoint", str(tmp_path)])
+    assert code == 2 and "unknown settings ['update_every']" in capsys.readouterr().err
+
+
 def test_track_a_real_clip(run_dir, tmp_path, capsys):
     clip = shipped_clip_path("carphone_pristine.mp4")
     out, txt = tmp_path / "tracked.mp4", tmp_path / "boxes.txt"

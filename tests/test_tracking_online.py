@@ -105,3 +105,33 @@ def test_clear_errors():
         tracker.update(video.frames[1][:30])
     with pytest.raises(ValueError, match="update_interval"):
         OnlineTracker(BrightSquareTracker(), update_interval=0)
+
+
+def test_real_tiny_mixformer_equals_recomputing_everything_every_frame():
+    """Cached template memory + cached support embeddings give the boxes of a naive loop that
+    crops every support frame again and runs the full forward pass on each frame."""
+    from stpn.prompts.sampling import causal
+    from stpn.tracking.build import build_mixformer
+    from stpn.tracking.crops import clip_box_xywh, crop_images, crop_window, xyxy_to_xywh
+    from stpn.tracking.online import normalise_image
+
+    torch.manual_seed(0)
+    model = build_mixformer("tiny", stpn=True, template_size=32, search_size=64).eval()
+    video = square_video(length=9)
+    tracker = OnlineTracker(model, update_interval=2, score_threshold=0.0, num_support=2, support_stride=2)
+    tracker.init(video.frames[0], gt_xywh(video)[0])
+    images = [normalise_image(f, torch.device("cpu")) for f in video.frames]
+    search_crops = [crop_images(images[0], [crop_window(tracker.state, 5.0, 64)])]
+    sampler = causal(2, 2)
+    for t in range(1, 9):
+        state, online = list(tracker.state), tracker.online_template
+        box, score = tracker.update(video.frames[t])
+        window = crop_window(state, 5.0, 64)
+        search_crops.append(crop_images(images[t], [window]))
+        support = torch.cat([search_crops[i] for i in sampler(t, t + 1)])[None]
+        with torch.no_grad():
+            out = model(tracker.template, online, search_crops[t], support=support, with_score=True)
+        expected = clip_box_xywh(xyxy_to_xywh(window.to_image(out.boxes[0].double())), 64, 80, 10.0)
+        assert np.allclose(box, expected.numpy(), atol=1e-4), t
+        assert score == pytest.approx(float(torch.sigmoid(out.score_logits[0])), abs=1e-5)
+    assert tracker.template_updates  # the online template did change along the way

@@ -31,6 +31,14 @@ def parse_box(text: str) -> list[float]:
 
 def online_settings(config_online: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """``tracker.json``'s online section with the command-line overrides applied."""
+    import inspect
+
+    from stpn.tracking.online import OnlineTracker
+
+    known = set(inspect.signature(OnlineTracker).parameters) - {"model", "device"}
+    unknown = sorted(set(config_online) - known)
+    if unknown:
+        raise ValueError(f"tracker.json `online` has unknown settings {unknown}; known: {', '.join(sorted(known))}")
     settings = dict(config_online)
     for key in ("search_factor", "update_interval", "num_support", "support_stride"):
         value = getattr(args, key, None)

@@ -83,7 +83,7 @@ def evaluate_tracker(
     root = None if isinstance(data, VideoDataset) else Path(data)
     dataset = data if root is None else read_got10k(root, split)
     truth = _ground_truth(dataset, root, split)
-    bar = tqdm(total=sum(len(v) for v in dataset.videos), desc="track", unit="frame", disable=not progress, leave=False)
+    bar = tqdm(total=sum(len(v) for v in dataset.videos), desc="track", unit="frame", disable=not (progress and is_main_process()), leave=False)
 
     def run(index: int):
         video, (gt, cover) = dataset.videos[index], truth[index]
