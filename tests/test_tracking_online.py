@@ -64,6 +64,17 @@ def test_score_decay_lets_a_later_slightly_weaker_frame_win():
         assert tracker.template_updates == [(10, winner)]
 
 
+def test_several_online_templates_fill_up_then_replace_the_oldest():
+    video = square_video(length=9)
+    high, low = logit(0.9), logit(0.1)
+    model = BrightSquareTracker(scores=[high, low] * 4)
+    tracker = OnlineTracker(model, update_interval=2, online_size=2)
+    track_video(tracker, video.frames, gt_xywh(video)[0])
+    assert tracker.template_updates == [(2, 1), (4, 3), (6, 5), (8, 7)]
+    assert tracker.online_frames == [7, 5]
+    assert model.encoded[-1][1].shape == (1, 2, 3, 16, 16)
+
+
 def test_without_a_score_head_the_online_template_never_changes():
     video = square_video(length=8)
     model = BrightSquareTracker(with_score_head=False)

@@ -11,18 +11,21 @@ Per frame ``t >= 1`` (MixFormer-CvT's online tracker, GOT-10k setting):
 3. Under STPN, prompts come from the support embeddings of *past* search crops (below).
 4. ``model.track`` gives a box in the crop (normalised xyxy) and a score logit; the box is mapped
    back to the image and clipped to it, keeping at least ``min(margin, W, H)`` pixels a side.
-5. Online template (MixFormer's rule, one online template): ``best`` is the highest score seen
-   since the last update, decayed by ``score_decay`` every frame; a frame whose score exceeds
-   both ``score_threshold`` (0.5) and ``best`` becomes the candidate (its template-size crop
-   around the new box) and sets ``best``. Every ``update_interval`` frames the online template
-   becomes the candidate, ``best`` resets and the candidate resets to the first template, so an
-   interval without a confident frame brings the first template back. A model without a score
-   head never updates.
+5. Online templates (MixFormer's rule): ``best`` is the highest score seen since the last
+   update, decayed by ``score_decay`` every frame; a frame whose score exceeds both
+   ``score_threshold`` (0.5) and ``best`` becomes the candidate (its template-size crop around
+   the new box) and sets ``best``. Every ``update_interval`` frames the candidate enters the
+   online templates, ``best`` resets and the candidate resets to the first template. With one
+   online template (``online_size=1``) the candidate replaces it, so an interval without a
+   confident frame brings the first template back; with ``M > 1`` the sequence starts with one
+   online template (the first template), candidates are appended up to ``M`` and then replace
+   the oldest slot in turn. A model without a score head never updates.
 
 Defaults follow MixFormer-CvT's GOT-10k test settings: interval 10 (``GOT10K_TEST`` in its
 ``baseline.yaml``), score decay 0.98 (its GOT-10k test command), template factor 2; the search
 factor is the training factor 5 (MixFormer tests GOT-10k at 4.55; pass ``search_factor=4.55``).
-MixFormer keeps two online templates there; this model takes one.
+MixFormer keeps two online templates there (``online_size=2``) although it trains with one; the
+default here is one, as trained.
 
 STPN support rule (causal, :func:`stpn.prompts.sampling.causal`): the search crop of every frame
 is embedded once (``model.embed_support``) right after that frame is tracked, and frame 0 gets
@@ -70,6 +73,7 @@ class OnlineTracker:
         update_interval: frames between online-template updates.
         score_threshold: a frame's score must exceed it to become the online template.
         score_decay: per-frame decay of the best score since the last update (1 = none).
+        online_size: number of online templates ``M`` kept.
         num_support / support_stride: ``K`` and ``S`` of the causal support frames (STPN models).
         margin: smallest box side (pixels) kept when clipping to the image.
         device: where to run; default: the model's device.
@@ -87,6 +91,7 @@ class OnlineTracker:
         update_interval: int = 10,
         score_threshold: float = 0.5,
         score_decay: float = 0.98,
+        online_size: int = 1,
         num_support: int = 4,
         support_stride: int = 4,
         margin: float = 10.0,
@@ -94,6 +99,9 @@ class OnlineTracker:
     ) -> None:
         if update_interval < 1:
             raise ValueError(f"update_interval must be >= 1, got {update_interval}")
+        if online_size < 1:
+            raise ValueError(f"online_size must be >= 1, got {online_size}")
+        self.online_size = int(online_size)
         if template_factor <= 0 or search_factor <= 0:
             raise ValueError(f"crop factors must be positive, got {template_factor} and {search_factor}")
         self.model = model.eval()
@@ -124,10 +132,10 @@ class OnlineTracker:
         box = torch.tensor([float(v) for v in box_xywh], dtype=torch.float64)
         self.state = clip_box_xywh(box, self.height, self.width, self._min_side()).tolist()
         self.template, _ = self._crop(frame, self.state, self.template_factor, self.model.template_size)
-        self.online_template = self.template
+        self.online_templates, self.online_frames = [self.template], [0]
+        self.forget_slot = 0  # slot replaced next once all M are filled
         self.memory = self.model.encode_templates(self.template, self.online_template)
-        self.candidate, self.best_score = self.template, -1.0
-        self.candidate_frame = self.online_frame = 0
+        self.candidate, self.best_score, self.candidate_frame = self.template, -1.0, 0
         self.frame_index = 0
         self.scores: list[Optional[float]] = [None]
         self.template_updates: list[tuple[int, int]] = []
@@ -136,6 +144,13 @@ class OnlineTracker:
         if self.uses_prompts:
             search, _ = self._crop(frame, self.state, self.search_factor, self.model.search_size)
             self.support[0] = self.model.embed_support(search)[0]
+
+    @property
+    def online_template(self) -> Tensor:
+        """What the model sees: ``(1, 3, T, T)``, or ``(1, M, 3, T, T)`` for several."""
+        if len(self.online_templates) == 1:
+            return self.online_templates[0]
+        return torch.stack([o[0] for o in self.online_templates])[None]
 
     def _min_side(self) -> float:
         return min(self.margin, float(self.width), float(self.height))
@@ -181,8 +196,18 @@ class OnlineTracker:
             self.candidate, _ = self._crop(frame, self.state, self.template_factor, self.model.template_size)
             self.candidate_frame, self.best_score = t, score
         if t % self.update_interval == 0:
-            if self.candidate is not self.online_template:
-                self.online_template, self.online_frame = self.candidate, self.candidate_frame
-                self.memory = self.model.encode_templates(self.template, self.online_template)
-                self.template_updates.append((t, self.online_frame))
+            self._store_candidate(t)
             self.candidate, self.candidate_frame, self.best_score = self.template, 0, -1.0
+
+    def _store_candidate(self, t: int) -> None:
+        if len(self.online_templates) < self.online_size:
+            self.online_templates.append(self.candidate)
+            self.online_frames.append(self.candidate_frame)
+        else:
+            slot = self.forget_slot
+            if self.candidate is self.online_templates[slot]:
+                return  # unchanged: keep the encoded memory
+            self.online_templates[slot], self.online_frames[slot] = self.candidate, self.candidate_frame
+            self.forget_slot = (slot + 1) % self.online_size
+        self.memory = self.model.encode_templates(self.template, self.online_template)
+        self.template_updates.append((t, self.candidate_frame))
