@@ -52,6 +52,23 @@ def frame_target(annotation: FrameAnnotation, height: int, width: int, with_mask
     return target
 
 
+def select_key_frames(dataset: VideoDataset, key_frames: KeyFrames) -> list[tuple[int, int]]:
+    """``(video index, frame index)`` of every key frame: ``"all"`` frames, ``"annotated"``
+    frames (at least one object) or an explicit list, checked against ``dataset``."""
+    videos = dataset.videos
+    if key_frames == "all":
+        return [(v, t) for v, video in enumerate(videos) for t in range(len(video))]
+    if key_frames == "annotated":
+        return [(v, t) for v, video in enumerate(videos) for t, a in enumerate(video.annotations) if a.instances]
+    if isinstance(key_frames, str):
+        raise ValueError(f"key_frames must be 'all', 'annotated' or a list of (video, frame), got {key_frames!r}")
+    items = [(int(v), int(t)) for v, t in key_frames]
+    for v, t in items:
+        if not 0 <= v < len(videos) or not 0 <= t < len(videos[v]):
+            raise ValueError(f"key frame ({v}, {t}) is outside the dataset")
+    return items
+
+
 class ClipDataset(Dataset):
     """Item ``i`` is a dict: ``key`` (3, H, W) and ``support`` (K, 3, H, W) float in [0, 1],
     ``support_indices`` (K,) int64, ``target`` (see :func:`frame_target`), ``video_index``,
@@ -74,24 +91,10 @@ class ClipDataset(Dataset):
         key_frames: KeyFrames = "all", with_masks: Optional[bool] = None,
     ) -> None:
         self.dataset, self.sampler, self.transform = dataset, sampler, transform
-        self.items = self._key_frames(key_frames)
+        self.items = select_key_frames(dataset, key_frames)
         if with_masks is None:
             with_masks = any(i.mask is not None for v in dataset.videos for a in v.annotations for i in a.instances)
         self.with_masks = with_masks
-
-    def _key_frames(self, key_frames: KeyFrames) -> list[tuple[int, int]]:
-        videos = self.dataset.videos
-        if key_frames == "all":
-            return [(v, t) for v, video in enumerate(videos) for t in range(len(video))]
-        if key_frames == "annotated":
-            return [(v, t) for v, video in enumerate(videos) for t, a in enumerate(video.annotations) if a.instances]
-        if isinstance(key_frames, str):
-            raise ValueError(f"key_frames must be 'all', 'annotated' or a list of (video, frame), got {key_frames!r}")
-        items = [(int(v), int(t)) for v, t in key_frames]
-        for v, t in items:
-            if not 0 <= v < len(videos) or not 0 <= t < len(videos[v]):
-                raise ValueError(f"key frame ({v}, {t}) is outside the dataset")
-        return items
 
     @property
     def video_indices(self) -> list[int]:

@@ -2,9 +2,10 @@
 
 A YAML config (``configs/*.yaml``) has four sections that map one-to-one onto the code:
 ``detector`` (:class:`~stpn.detection.config.DetectorConfig`), ``train``
-(:class:`~stpn.engine.TrainConfig`), ``data`` (where the dataset is and how clips are made) and
-``eval`` (how the detector runs on the validation videos); plus an optional ``pretrained``
-backbone checkpoint (a local timm Swin file).
+(:class:`~stpn.engine.TrainConfig`), ``data`` (where the dataset is, which frames are key frames
+of training clips — see :mod:`stpn.data.splits` — and how clips are made) and ``eval`` (how the
+detector runs on the validation videos); plus an optional ``pretrained`` backbone checkpoint (a
+local timm Swin file).
 """
 from __future__ import annotations
 
@@ -41,18 +42,12 @@ def load_run_config(path: str | Path) -> dict[str, Any]:
 
 
 def _read_splits(data_cfg: dict, splits_key: str):
-    from stpn.data.formats import read_dataset
-    from stpn.data.types import VideoDataset
+    """The ``splits_key`` splits of the ``data`` section, concatenated, and their key frames
+    (``key_frames`` applies to training only; see :mod:`stpn.data.splits`)."""
+    from stpn.data.splits import read_splits
 
-    root, fmt = data_cfg["root"], data_cfg.get("format")
-    splits = data_cfg[splits_key]
-    splits = [splits] if isinstance(splits, str) else list(splits)
-    parts = [read_dataset(root, fmt, split) for split in splits]
-    categories = parts[0].categories
-    for split, part in zip(splits[1:], parts[1:]):
-        if part.categories != categories:
-            raise ValueError(f"split {split!r} has categories {part.categories}, {splits[0]!r} has {categories}")
-    return VideoDataset(categories, [v for part in parts for v in part.videos])
+    key_frames = data_cfg.get("key_frames") if splits_key == "train_splits" else None
+    return read_splits(data_cfg["root"], data_cfg.get("format"), data_cfg[splits_key], key_frames)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -65,12 +60,12 @@ def run_train(args: argparse.Namespace) -> int:
     detector_cfg = DetectorConfig.from_dict(cfg["detector"])
     train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {})})
     data_cfg = cfg["data"]
-    dataset = _read_splits(data_cfg, "train_splits")
+    dataset, key_frames = _read_splits(data_cfg, "train_splits")
     transform = build_clip_transform(True, tuple(data_cfg.get("train_sizes", range(480, 801, 32))),
                                      max_size=data_cfg.get("max_size", 1333))
     model = build_from_config(detector_cfg, weights=args.pretrained or cfg.get("pretrained"))
     history = train_detector(model, detector_cfg, dataset, train_cfg, args.out, transform,
-                             max_offset=data_cfg.get("max_offset", 9), resume=args.resume)
+                             max_offset=data_cfg.get("max_offset", 9), resume=args.resume, key_frames=key_frames)
     print(f"trained {history.end_iteration} iterations; run directory {args.out}")
     return 0
 
@@ -81,7 +76,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     cfg = load_run_config(args.config)
     eval_cfg = cfg.get("eval", {})
-    dataset = _read_splits(cfg["data"], "val_splits")
+    dataset, _ = _read_splits(cfg["data"], "val_splits")
     model, _ = load_detector(args.checkpoint)
     detections, fps = predict_dataset(model, dataset, args.mode or eval_cfg.get("mode", "per-video"),
                                       eval_cfg.get("num_support", 14), eval_cfg.get("stride", 8),

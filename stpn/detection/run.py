@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from tqdm import tqdm
 
-from stpn.data.clips import ClipDataset, frame_to_tensor
+from stpn.data.clips import ClipDataset, KeyFrames, frame_to_tensor
 from stpn.data.transforms import ResizeShortSide
 from stpn.data.types import VideoDataset, load_frame
 from stpn.detection.config import DetectorConfig, build_from_config
@@ -33,17 +33,19 @@ def train_detector(
     transform=None,
     max_offset: int = 9,
     resume: Optional[str] = None,
+    key_frames: KeyFrames = "all",
 ):
-    """Train on every annotated frame of ``dataset``; each item carries two support frames, one
-    from each side within ``±max_offset`` (the released training sampler). Returns the
-    engine's ``TrainHistory``."""
+    """Train on the ``key_frames`` of ``dataset`` (every frame by default; ``stpn train`` passes
+    those of the config's key-frame lists, :mod:`stpn.data.splits`); each item carries two
+    support frames, one from each side within ``±max_offset`` (the released training sampler).
+    Returns the engine's ``TrainHistory``."""
     if list(dataset.categories) != list(detector_config.class_names):
         raise ValueError(f"the dataset's classes {dataset.categories} differ from the detector's "
                          f"class_names {detector_config.class_names}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / DETECTOR_FILE).write_text(json.dumps(detector_config.to_dict(), indent=2))
-    clips = ClipDataset(dataset, train_bilateral(max_offset), transform=transform)
+    clips = ClipDataset(dataset, train_bilateral(max_offset), transform=transform, key_frames=key_frames)
     loader = make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
     return fit(model, loader, train_config, out_dir, resume=resume)
 

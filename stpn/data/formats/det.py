@@ -66,14 +66,16 @@ def read_imagenet_det(
     list_file = (resolve_image_set(root, image_set) if image_set
                  else find_image_set(root, [f"DET_{split}.txt", f"DET_{split}_30classes.txt"]))
     if list_file:
-        names = [path for path, _, _ in image_set_lines(list_file, split, log)]
+        entries = [(path, (list_file, field)) for path, _, field in image_set_lines(list_file, split, log)]
     else:
         names = sorted(p.relative_to(ann_root).with_suffix("").as_posix() for p in ann_root.rglob("*.xml"))
+        entries = [(name, None) for name in names]
     images = []
-    for name in names:
+    for name, listed_at in entries:
         frame = root / "Data" / "DET" / split / f"{name}.JPEG"
         if not frame.is_file():
-            log.report(frame, "frame file", f"image {name!r} has no frame file")
+            file, field = listed_at or (frame, "frame file")  # a listed image: at its line of the list
+            log.report(file, field, f"image {name!r} has no frame file {frame}")
             continue
         parsed = parse_frame_xml(ann_root / f"{name}.xml", lookup, log, skip_unknown=True)
         if parsed is None:

@@ -5,7 +5,8 @@
 * frame / image lists (``VID_val_frames.txt``, ``DET_train_30classes.txt``):
   ``<split>/<path> <running number>``
 
-Lists are looked up in ``ImageSets/`` and ``ImageSets/VID/`` (both layouts are in use).
+Lists are looked up in ``ImageSets/``, ``ImageSets/VID/`` and ``ImageSets/DET/`` (FGFA/MEGA keep
+them in the first, SELSA in the second, ILSVRC's own DET lists live in the third).
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from stpn.data.formats.errors import ProblemLog
 
 
 def find_image_set(root: Path, names: Iterable[str]) -> Optional[Path]:
-    """The first of ``names`` found in ``root/ImageSets`` or ``root/ImageSets/VID``."""
+    """The first of ``names`` found in ``root/ImageSets`` or its ``VID`` / ``DET`` subfolders."""
     for name in names:
-        for folder in (root / "ImageSets", root / "ImageSets" / "VID"):
+        for folder in (root / "ImageSets", root / "ImageSets" / "VID", root / "ImageSets" / "DET"):
             if (folder / name).is_file():
                 return folder / name
     return None

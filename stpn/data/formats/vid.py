@@ -30,7 +30,8 @@ from stpn.data.types import FrameAnnotation, Video, VideoDataset
 
 def spread_frames(length: int, count: int) -> list[int]:
     """The centre frame of each of ``count`` equal segments (every frame if the video is shorter)."""
-    return sorted({int((k + 0.5) * length / count) for k in range(min(count, length))})
+    count = min(count, length)
+    return sorted({int((k + 0.5) * length / count) for k in range(count)})
 
 
 def write_imagenet_vid(
