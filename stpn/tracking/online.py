@@ -80,7 +80,8 @@ class OnlineTracker:
 
     ``init(image, box_xywh)`` then ``update(image) -> (box_xywh (4,) float64, score or None)``.
     For inspection: ``scores`` (per frame), ``template_updates`` (``(frame t, frame whose crop
-    became the online template)``, 0 = the first template), ``support_indices`` (last frame's).
+    became an online template)``, 0 = the first template; only changes are listed),
+    ``online_frames`` (source frame of each online template), ``support_indices`` (last frame's).
     """
 
     def __init__(
@@ -205,9 +206,9 @@ class OnlineTracker:
             self.online_frames.append(self.candidate_frame)
         else:
             slot = self.forget_slot
+            self.forget_slot = (slot + 1) % self.online_size
             if self.candidate is self.online_templates[slot]:
                 return  # unchanged: keep the encoded memory
             self.online_templates[slot], self.online_frames[slot] = self.candidate, self.candidate_frame
-            self.forget_slot = (slot + 1) % self.online_size
         self.memory = self.model.encode_templates(self.template, self.online_template)
         self.template_updates.append((t, self.candidate_frame))
