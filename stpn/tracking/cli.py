@@ -124,8 +124,9 @@ def run_eval_track(args: argparse.Namespace) -> int:
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"dataset root not found: {args.data}")
     model, config = load_tracker(args.checkpoint)
-    path = Path(args.checkpoint)
-    name = args.name or (path.name if path.is_dir() else path.parent.name)
+    run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
+    # a training stage directory (run/stage2) is named after its run: run_stage2
+    name = args.name or (f"{run_dir.parent.name}_{run_dir.name}" if run_dir.name.startswith("stage") else run_dir.name)
     report = evaluate_tracker(model, args.data, args.split, results_dir=args.results, tracker_name=name,
                               **online_settings(config.online, args))
     print(format_report(name, report))
