@@ -64,7 +64,8 @@ class BrightSquareTracker(nn.Module):
         else:
             box = torch.tensor([0.4, 0.4, 0.6, 0.6])
         self.calls += 1
-        box = box + self.wobble * torch.tensor([math.sin(self.calls), math.cos(self.calls), math.sin(2 * self.calls), 0.0])
+        error = self.wobble * (self.calls % 4)  # 0, 1, 2, 3 × wobble: a spread of IoUs
+        box = box + error * torch.tensor([math.sin(self.calls), math.cos(self.calls), math.sin(2 * self.calls), 0.0])
         logit = None
         if self.with_score_head and with_score:
             logit = torch.tensor([self.scores.pop(0) if self.scores else 4.0])
