@@ -223,7 +223,7 @@ def test_got10k_sequence_spans_the_track_only(tmp_path):
         video.annotations[t].instances = [i for i in video.annotations[t].instances if i.track_id != 7]
     write_got10k([video], CATEGORIES, tmp_path)
     meta = (tmp_path / "train/v_7/meta_info.ini").read_text()
-    assert "first_frame = 1" in meta and "source_video = v" in meta and "object_class = zebra" in meta
+    assert "first_frame: 1" in meta and "source_video: v" in meta and "object_class: zebra" in meta
     sequence = read_got10k(tmp_path).videos[1]
     assert sequence.name == "v_7" and len(sequence) == 4
     assert [len(a.instances) for a in sequence.annotations] == [1, 0, 1, 1]  # absent in source frame 2
@@ -389,7 +389,7 @@ GOT_CORRUPTIONS = {
     "bad box line": (write(GT, "1,2,3\n" * 5), GT, "line 1"),
     "cover out of range": (write(f"{SEQ}/cover.label", "8\n9\n8\n8\n8\n"), f"{SEQ}/cover.label", "line 2"),
     "absence length": (write(f"{SEQ}/absence.label", "0\n0\n"), f"{SEQ}/absence.label", "lines"),
-    "unknown class": (replace(f"{SEQ}/meta_info.ini", "object_class = cat", "object_class = unicorn"),
+    "unknown class": (replace(f"{SEQ}/meta_info.ini", "object_class: cat", "object_class: unicorn"),
                       f"{SEQ}/meta_info.ini", "object_class"),
     "missing groundtruth": (delete(GT), GT, "file"),
     "empty sequence": (empty(SEQ), SEQ, "frames"),

@@ -1,7 +1,6 @@
 """GOT-10k metrics: hand-computed cases, equality with the got10k toolkit, the dataset evaluator."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -82,18 +81,6 @@ def write_dataset(root: Path) -> None:
     write_got10k(videos, ["square"], root, "val")
 
 
-def make_toolkit_readable(root: Path) -> None:
-    """The toolkit parses ``meta_info.ini`` as ``key: value`` lines (real GOT-10k style) and
-    also loads ``cut_by_image.label``."""
-    for seq_dir in (root / "val").iterdir():
-        if not seq_dir.is_dir():
-            continue
-        meta = seq_dir / "meta_info.ini"
-        meta.write_text(re.sub(r"^(\w+) = ", r"\1: ", meta.read_text(), flags=re.M))
-        n = len((seq_dir / "groundtruth.txt").read_text().splitlines())
-        (seq_dir / "cut_by_image.label").write_text("0\n" * n)
-
-
 def test_metrics_equal_the_got10k_toolkit_on_the_same_results(tmp_path, monkeypatch):
     pytest.importorskip("got10k")
     import matplotlib
@@ -105,7 +92,6 @@ def test_metrics_equal_the_got10k_toolkit_on_the_same_results(tmp_path, monkeypa
 
     root = tmp_path / "got10k"
     write_dataset(root)
-    make_toolkit_readable(root)
     monkeypatch.chdir(tmp_path)
     experiment = ExperimentGOT10k(str(root), subset="val", result_dir="results", report_dir="reports")
     experiment.run(ToolkitTracker(BrightSquareTracker(wobble=0.03), name="fake", margin=2))

@@ -6,6 +6,7 @@
                                              only the first frame's line
     root/<split>/<sequence>/absence.label    1 where the object is out of view, else 0
     root/<split>/<sequence>/cover.label      visible share in eighths, 0 (hidden) .. 8 (fully seen)
+    root/<split>/<sequence>/cut_by_image.label  1 where the box reaches past the image border
     root/<split>/<sequence>/meta_info.ini    [METAINFO] object_class: ..., resolution: (W, H), ...
 
 One object per sequence, so writing a video makes one sequence per track, spanning the track's
@@ -72,16 +73,26 @@ def _write_sequence(folder: Path, video: Video, track_id: int, track: list, cate
         absence.append("0" if inst else "1")
         cover.append(str(cover_level(inst.visible_fraction) if inst else 0))
         annotations.append(FrameAnnotation([inst] if inst else [], video.annotations[t].deteriorations))
-    for file, lines in (("groundtruth.txt", boxes), ("absence.label", absence), ("cover.label", cover)):
+    cut = [str(int(_cut_by_image(track[t], video.width, video.height))) for t in span]
+    labels = (("groundtruth.txt", boxes), ("absence.label", absence), ("cover.label", cover),
+              ("cut_by_image.label", cut))
+    for file, lines in labels:
         (folder / file).write_text("".join(f"{line}\n" for line in lines))
-    meta = configparser.ConfigParser(interpolation=None)  # class names may contain "%"
-    meta["METAINFO"] = {
+    meta = {
         "object_class": categories[track[present[0]].category_id], "resolution": f"({video.width}, {video.height})",
         "anno_fps": "10Hz", "source_video": video.name, "track_id": str(track_id), "first_frame": str(span[0]),
     }
-    with open(folder / "meta_info.ini", "w") as f:
-        meta.write(f, space_around_delimiters=True)
+    # real GOT-10k writes "key: value" lines, and the got10k toolkit parses only that form
+    (folder / "meta_info.ini").write_text("[METAINFO]\n" + "".join(f"{k}: {v}\n" for k, v in meta.items()))
     write_sidecar(folder / SIDECAR_NAME, annotations)
+
+
+def _cut_by_image(instance, width: int, height: int) -> bool:
+    """GOT-10k's ``cut_by_image.label``: the object's box reaches past the image border."""
+    if instance is None:
+        return False
+    x1, y1, x2, y2 = (float(v) for v in instance.box)
+    return x1 < 0 or y1 < 0 or x2 > width or y2 > height
 
 
 def got10k_splits(root: Union[str, Path]) -> list[str]:
