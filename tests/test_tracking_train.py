@@ -47,6 +47,8 @@ def test_stage1_steps_reduce_the_loss_on_a_fixed_batch():
     objective = TrackerObjective(model, "box").train()
     assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("score_head."))
     assert all(p.requires_grad for n, p in model.named_parameters() if n.startswith("predictor."))
+    frozen_norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert frozen_norms and not any(m.weight.requires_grad for m in frozen_norms)  # the model's own choice
     optimizer = torch.optim.AdamW([p for p in objective.parameters() if p.requires_grad], lr=2e-3)
     batch = fixed_batch()
     losses = []

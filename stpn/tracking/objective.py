@@ -27,12 +27,15 @@ SCORE_PREFIX = "score_head."
 
 
 def freeze_for_stage(tracker: MixFormer, stage: str) -> MixFormer:
-    """Set ``requires_grad`` for ``stage``: ``"box"`` trains all but ``score_head.*``,
-    ``"score"`` only ``score_head.*``. Returns the tracker."""
+    """Set ``requires_grad`` for ``stage``: ``"score"`` trains only ``score_head.*``; ``"box"``
+    freezes ``score_head.*`` and leaves the rest as the model built it (MixFormer's backbone
+    BatchNorms stay frozen). Returns the tracker."""
     if stage not in STAGES:
         raise ValueError(f"unknown training stage {stage!r}; choose one of {STAGES}")
     for name, param in tracker.named_parameters():
-        param.requires_grad_(name.startswith(SCORE_PREFIX) == (stage == "score"))
+        is_score = name.startswith(SCORE_PREFIX)
+        if stage == "score" or is_score:
+            param.requires_grad_(is_score and stage == "score")
     return tracker
 
 
