@@ -44,13 +44,12 @@ from torch.utils.data import Dataset
 
 from stpn.data.clips import frame_to_tensor
 from stpn.data.types import FrameSource, load_frame
+from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD  # the online tracker's normalisation too
 from stpn.engine.rng import derive_seed
 from stpn.prompts.sampling import causal
 from stpn.tracking.crops import CropWindow, crop_images, crop_window, jitter_box, xywh_to_xyxy
 from stpn.tracking.sequences import TrackSequence
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
 
 
@@ -319,6 +318,6 @@ class TrackingPairs(Dataset):
 
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "PairSettings", "TrackingBatch", "TrackingPairs", "collate_tracking",
+    "PairSettings", "TrackingBatch", "TrackingPairs", "collate_tracking",
     "flip_box", "normalise_image", "pick_frames",
 ]
