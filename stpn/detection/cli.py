@@ -16,29 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from stpn.config_file import read_sections
 
 SECTIONS = ("detector", "train", "data", "eval", "pretrained")
 
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
     """Read and check a YAML run config; unknown sections are an error (typos do not pass)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; known: {', '.join(SECTIONS)}")
-    for needed in ("detector", "data"):
-        if needed not in data:
-            raise ValueError(f"{path}: missing section `{needed}`")
-    return data
+    return read_sections(path, SECTIONS, required=("detector", "data"))
 
 
 def _read_splits(data_cfg: dict, splits_key: str):

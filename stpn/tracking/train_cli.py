@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from stpn.config_file import read_sections
 
 SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_pairs", "online")
 DATA_KEYS = ("root", "split", "samples_per_epoch", "num_workers")
@@ -31,21 +31,7 @@ DATA_KEYS = ("root", "split", "samples_per_epoch", "num_workers")
 
 def load_track_config(path: str | Path) -> dict[str, Any]:
     """Read and check a tracker training config; unknown sections and keys are errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; known: {', '.join(SECTIONS)}")
-    for needed in ("model", "data", "stage1"):
-        if not data.get(needed):
-            raise ValueError(f"{path}: missing section `{needed}`")
+    data = read_sections(path, SECTIONS, required=("model", "data", "stage1"))
     if "weights" in data["model"]:
         raise ValueError(f"{path}: put the backbone checkpoint in `pretrained`, not model.weights")
     bad = sorted(set(data["data"]) - set(DATA_KEYS))
