@@ -7,22 +7,11 @@ from transformers import CvtConfig, CvtModel
 
 from stpn.backbones.cvt import PromptCvT, build_cvt, prompt_padding, resolve_spec
 from stpn.backbones.cvt_convert import convert_official_cvt
+from tests.norm_helpers import randomise_norms
 
 SMALL = dict(embed_dim=(16, 24, 32), num_heads=(1, 2, 4), depth=(1, 2, 3))
 # transformers' CvtStage indexes its drop-path list by the stage number, so depth[i] > i is needed
 OTHER = dict(embed_dim=(8, 16, 24), num_heads=(2, 2, 3), depth=(2, 2, 4), patch_padding=(3, 1, 1), mlp_ratio=(2.0, 3.0, 4.0))
-
-
-def randomise_norms(model):
-    """Non-trivial LayerNorm / BatchNorm affine parameters and BatchNorm running statistics."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.LayerNorm, torch.nn.BatchNorm2d)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.2)
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.5)
-                m.running_var.uniform_(0.3, 2.0)
 
 
 def pair(cfg, cls_last=True, seed=0, activation="gelu"):

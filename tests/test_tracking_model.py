@@ -7,20 +7,9 @@ from stpn.backbones.cvt import build_cvt
 from stpn.tracking.build import build_mixformer
 from stpn.tracking.mixed_attention import StreamLayout, TemplateMemory, mixed_attention
 from stpn.tracking.model import TrackerOutput
+from tests.norm_helpers import randomise_norms
 
 T, S = 64, 128  # tiny geometry: 4x4 template and 8x8 search tokens at stride 16
-
-
-def randomise_norms(model):
-    """Non-trivial LayerNorm / BatchNorm parameters and BatchNorm running statistics."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.LayerNorm, torch.nn.BatchNorm2d)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.2)
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.5)
-                m.running_var.uniform_(0.3, 2.0)
 
 
 def prepare(model):
