@@ -61,6 +61,8 @@ class BenchSettings:
     score_lr: float = 1e-3
     centre_jitter: float = 0.5
     scale_jitter: float = 0.25
+    search_factor: float = 5.0
+    giou_weight: float = 2.0
     num_support: int = 2
     support_stride: int = 3
     update_interval: int = 10
@@ -131,12 +133,14 @@ def train_and_evaluate(name: str, stpn: bool, sequences, root: Path, settings: B
     torch.manual_seed(seed)
     tracker = build_mixformer(**model_kwargs)
     pairs = PairSettings(num_support=settings.num_support, support_stride=settings.support_stride,
-                         centre_jitter=settings.centre_jitter, scale_jitter=settings.scale_jitter)
+                         centre_jitter=settings.centre_jitter, scale_jitter=settings.scale_jitter,
+                         search_factor=settings.search_factor)
     online = online_settings_for(pair_settings_for(tracker, pairs), {"update_interval": settings.update_interval})
     stage1, stage2 = stage_configs(settings, seed)
     run_dir = Path(settings.out_dir) / f"seed{seed}" / name
     start = time.perf_counter()
-    histories = train_two_stages(tracker, model_kwargs, sequences, pairs, stage1, stage2, run_dir, online=online)
+    histories = train_two_stages(tracker, model_kwargs, sequences, pairs, stage1, stage2, run_dir, online=online,
+                                 objective_options={"giou_weight": settings.giou_weight})
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     report = evaluate_tracker(tracker.eval(), root, "val", progress=settings.progress, **online)
@@ -224,7 +228,7 @@ def main(argv=None) -> int:
                  "score_iters", "batch_size", "num_support", "support_stride", "update_interval", "threads"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument("--lr", type=float, default=defaults.lr)
-    for name in ("score_lr", "centre_jitter", "scale_jitter"):
+    for name in ("score_lr", "centre_jitter", "scale_jitter", "search_factor", "giou_weight"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from stpn.tracking.losses import box_losses, score_loss
+from stpn.tracking.losses import GIOU_WEIGHT, L1_WEIGHT, box_losses, score_loss
 from stpn.tracking.model import MixFormer
 from stpn.tracking.pairs import TrackingBatch
 
@@ -45,9 +45,16 @@ class TrackerObjective(nn.Module):
     Args:
         tracker: the :class:`~stpn.tracking.model.MixFormer` to train (frozen here for the stage).
         stage: ``"box"`` or ``"score"``.
+        giou_weight, l1_weight: box-loss weights (MixFormer: 2 and 5). A from-scratch toy may
+            drop the GIoU term (``giou_weight=0``): under localisation uncertainty an IoU-type
+            loss is minimised by a box larger than the target, and an online tracker that crops
+            around its own last box compounds that bias frame after frame; L1 on the corners
+            has no such bias.
     """
 
-    def __init__(self, tracker: MixFormer, stage: str = "box") -> None:
+    def __init__(
+        self, tracker: MixFormer, stage: str = "box", giou_weight: float = GIOU_WEIGHT, l1_weight: float = L1_WEIGHT
+    ) -> None:
         super().__init__()
         if any(True for _ in tracker.named_parameters(recurse=False)) or any(
             True for _ in tracker.named_buffers(recurse=False)
@@ -58,6 +65,7 @@ class TrackerObjective(nn.Module):
         for name, child in tracker.named_children():
             self.add_module(name, child)
         self.stage = stage
+        self.giou_weight, self.l1_weight = float(giou_weight), float(l1_weight)
 
     def train(self, mode: bool = True) -> "TrackerObjective":
         super().train(mode)
@@ -79,4 +87,5 @@ class TrackerObjective(nn.Module):
         )
         if self.stage == "score":
             return score_loss(out.score_logits, batch.labels)
-        return box_losses(out.boxes, batch.boxes, weight=batch.labels)
+        return box_losses(out.boxes, batch.boxes, weight=batch.labels,
+                          giou_weight=self.giou_weight, l1_weight=self.l1_weight)

@@ -55,6 +55,7 @@ def train_stage(
     eval_fn: Optional[EvalFn] = None,
     stop_after: Optional[int] = None,
     online: Optional[Mapping[str, Any]] = None,
+    objective_options: Optional[Mapping[str, Any]] = None,
 ) -> TrainHistory:
     """Train one stage of ``tracker`` in place and write its run directory.
 
@@ -68,6 +69,8 @@ def train_stage(
         stage: ``"box"`` (stage 1) or ``"score"`` (stage 2, only ``score_head.*`` trains).
         resume / eval_fn / stop_after: as :func:`stpn.engine.fit` (``eval_fn`` gets the tracker).
         online: extra OnlineTracker settings for ``tracker.json``.
+        objective_options: extra :class:`~stpn.tracking.objective.TrackerObjective` arguments
+            (e.g. ``{"giou_weight": 0.0}``).
     """
     settings = pair_settings_for(tracker, settings)
     out_dir = Path(out_dir)
@@ -76,7 +79,7 @@ def train_stage(
     pairs = TrackingPairs(sequences, settings, samples_per_epoch, seed=config.seed)
     loader = make_train_loader(pairs, config.batch_size or 32, seed=config.seed, collate_fn=collate_tracking,
                                num_workers=num_workers, persistent_workers=num_workers > 0)
-    objective = TrackerObjective(tracker, stage)
+    objective = TrackerObjective(tracker, stage, **dict(objective_options or {}))
     tracker_eval = None if eval_fn is None else (lambda _module: eval_fn(tracker))
     return fit(objective, loader, config, out_dir, resume=resume, eval_fn=tracker_eval, stop_after=stop_after)
 
@@ -107,11 +110,13 @@ def train_two_stages(
     resume: bool = False,
     eval_fn: Optional[EvalFn] = None,
     online: Optional[Mapping[str, Any]] = None,
+    objective_options: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, TrainHistory]:
     """Stage 1 into ``out_dir/stage1``, then (unless ``stage2`` is None) stage 2 into
     ``out_dir/stage2`` starting from stage 1's weights, with ``settings`` updated by
     ``stage2_settings`` (MixFormer: ``{"negative_prob": 0.5}``). With ``resume``, a complete
     stage is loaded instead of retrained and an interrupted one continues from its checkpoint.
+    ``objective_options`` go to both stages' objectives (see :func:`train_stage`).
     Returns the histories of the stages run."""
     out_dir = Path(out_dir)
     histories: dict[str, TrainHistory] = {}
@@ -126,6 +131,6 @@ def train_two_stages(
         histories[stage] = train_stage(
             tracker, model_kwargs, sequences, stage_settings, config, run_dir, stage, samples_per_epoch,
             num_workers, resume="auto" if resume else None, eval_fn=eval_fn if stage == plan[-1][0] else None,
-            online=online,
+            online=online, objective_options=objective_options,
         )
     return histories
