@@ -13,8 +13,9 @@ def add_demo_command(sub) -> None:
     demo.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds), help="training seeds (mean ± spread)")
     demo.add_argument("--iters", type=int, default=d.iters, help="training iterations per model")
     demo.add_argument("--train-videos", type=int, default=d.train_videos)
+    demo.add_argument("--train-frames", type=int, default=d.train_frames, help="frames per training video")
     demo.add_argument("--val-videos", type=int, default=d.val_videos)
-    demo.add_argument("--frames", type=int, default=d.frames, help="frames per video")
+    demo.add_argument("--frames", type=int, default=d.frames, help="frames per validation video")
     demo.add_argument("--severity", type=float, default=d.severity, help="deterioration severity (0 = clean)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -23,6 +24,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from stpn.demo.run import DemoSettings, run_demo
 
     run_demo(DemoSettings(out_dir=args.out, seeds=tuple(args.seeds), iters=args.iters,
-                          train_videos=args.train_videos, val_videos=args.val_videos, frames=args.frames,
+                          train_videos=args.train_videos, train_frames=args.train_frames,
+                          val_videos=args.val_videos, frames=args.frames,
                           severity=args.severity, progress=not args.no_progress))
     return 0

@@ -33,8 +33,9 @@ class DemoSettings:
     out_dir: str = "runs/demo"
     seeds: Sequence[int] = (0,)
     train_videos: int = 48
+    train_frames: int = 24
     val_videos: int = 16
-    frames: int = 24
+    frames: int = 24  # of each validation video
     size: int = 128
     iters: int = 600
     batch_size: int = 8
@@ -149,9 +150,10 @@ def run_demo(settings: DemoSettings) -> dict:
     out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    print(f"generating the degraded-video benchmark: {settings.train_videos} training and "
-          f"{settings.val_videos} validation videos of {settings.frames} frames at {settings.size}x{settings.size}")
-    train_set = synthetic.generate_dataset(settings.train_videos, settings.frames, settings.size, seed=1,
+    print(f"generating the degraded-video benchmark: {settings.train_videos} training videos of "
+          f"{settings.train_frames} frames and {settings.val_videos} validation videos of {settings.frames} frames "
+          f"at {settings.size}x{settings.size}")
+    train_set = synthetic.generate_dataset(settings.train_videos, settings.train_frames, settings.size, seed=1,
                                            severity=settings.severity, progress=settings.progress)
     val_set = synthetic.generate_dataset(settings.val_videos, settings.frames, settings.size, seed=2,
                                          severity=settings.severity, progress=settings.progress)
