@@ -29,3 +29,11 @@ def test_summary_reports_mean_and_half_spread():
     assert abs(row["AP50"][0] - 15.0) < 1e-9 and abs(row["AP50"][1] - 5.0) < 1e-9
     assert row["frames/s"] == (6.0, 1.0)
     assert "15.0±5.0" in format_summary(summarise(runs), seeds=2)
+
+
+def test_demo_cli_bad_input_is_one_line_error(tmp_path, capsys):
+    from stpn.cli import main
+
+    assert main(["demo", "--train-frames", "0", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "stpn demo: error: num_frames must be a positive integer" in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_demo_command(sub) -> None:
@@ -23,8 +24,13 @@ def add_demo_command(sub) -> None:
 def run_demo_command(args: argparse.Namespace) -> int:
     from stpn.demo.run import DemoSettings, run_demo
 
-    run_demo(DemoSettings(out_dir=args.out, seeds=tuple(args.seeds), iters=args.iters,
-                          train_videos=args.train_videos, train_frames=args.train_frames,
-                          val_videos=args.val_videos, frames=args.frames,
-                          severity=args.severity, progress=not args.no_progress))
+    try:
+        settings = DemoSettings(out_dir=args.out, seeds=tuple(args.seeds), iters=args.iters,
+                                train_videos=args.train_videos, train_frames=args.train_frames,
+                                val_videos=args.val_videos, frames=args.frames,
+                                severity=args.severity, progress=not args.no_progress)
+        run_demo(settings)
+    except ValueError as exc:  # bad sizes / counts are reported by the generator before any training
+        print(f"stpn demo: error: {exc}", file=sys.stderr)
+        return 2
     return 0
