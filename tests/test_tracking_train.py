@@ -132,6 +132,7 @@ def test_train_track_cli_end_to_end(tmp_path, capsys):
     cfg["pretrained"] = None
     cfg["data"] = {"root": "nowhere", "split": "train", "samples_per_epoch": 4, "num_workers": 0}
     cfg["pairs"]["num_support"] = 2
+    cfg["loss"] = {"giou_weight": 0.0, "corner_weight": 1.0}
     for stage in ("stage1", "stage2"):
         cfg[stage].update(batch_size=2, progress=False, log_every=1)
     path = tmp_path / "tiny.yaml"
@@ -145,3 +146,7 @@ def test_train_track_cli_end_to_end(tmp_path, capsys):
     assert main(["train-track", "--config", str(path), "--data", str(root), "--out", str(out), "--max-iters", "2",
                  "--resume"]) == 0
     assert main(["train-track", "--config", str(tmp_path / "missing.yaml")]) == 2
+    cfg["loss"] = {"corner": 1.0}
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train-track", "--config", str(path), "--data", str(root), "--out", str(out)]) == 2
+    assert "unknown `loss` keys ['corner']" in capsys.readouterr().err

@@ -57,8 +57,12 @@ class CornerHead(nn.Module):
         return self.top_left(search_map), self.bottom_right(search_map)
 
     def forward(self, search_map: Tensor) -> Tensor:
-        top_left, bottom_right = self.corner_logits(search_map)
-        return torch.cat([soft_argmax(top_left), soft_argmax(bottom_right)], -1)
+        return boxes_from_corner_logits(*self.corner_logits(search_map))
+
+
+def boxes_from_corner_logits(top_left: Tensor, bottom_right: Tensor) -> Tensor:
+    """Two ``(B, 1, F, F)`` corner logit maps → ``(B, 4)`` normalised ``x1, y1, x2, y2``."""
+    return torch.cat([soft_argmax(top_left), soft_argmax(bottom_right)], -1)
 
 
 class CrossAttentionStep(nn.Module):

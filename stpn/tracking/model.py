@@ -25,17 +25,20 @@ import torch
 from torch import Tensor, nn
 
 from stpn.backbones.base import check_images
-from stpn.tracking.heads import CornerHead, ScoreHead
+from stpn.tracking.heads import CornerHead, ScoreHead, boxes_from_corner_logits
 from stpn.tracking.mixed_attention import MixedAttentionCvT, TemplateMemory
 
 
 @dataclass
 class TrackerOutput:
     """``boxes (B, 4)``: normalised ``x1, y1, x2, y2`` in the search crop, in ``[0, 1]``;
-    ``score_logits (B,)``: target-presence logits, or None when the score head was not run."""
+    ``score_logits (B,)``: target-presence logits, or None when the score head was not run;
+    ``corner_logits``: the corner head's top-left and bottom-right maps ``(B, 1, F, F)`` the
+    boxes were read from (for :func:`stpn.tracking.losses.corner_map_loss`)."""
 
     boxes: Tensor
     score_logits: Optional[Tensor]
+    corner_logits: Optional[tuple[Tensor, Tensor]] = None
 
 
 class MixFormer(nn.Module):
@@ -141,9 +144,10 @@ class MixFormer(nn.Module):
         return self._heads(self.backbone.track_search(search, memory, prompts), memory, with_score)
 
     def _heads(self, search_map: Tensor, memory: TemplateMemory, with_score: bool) -> TrackerOutput:
-        boxes = self.box_head(search_map)
+        corner_logits = self.box_head.corner_logits(search_map)
+        boxes = boxes_from_corner_logits(*corner_logits)
         scores = self.score_head(search_map, memory.template_maps[0], boxes) if with_score else None
-        return TrackerOutput(boxes, scores)
+        return TrackerOutput(boxes, scores, corner_logits)
 
     def _templates(self, template: Tensor, online_template: Optional[Tensor]) -> list[Tensor]:
         self._check_images("template", template, self.template_size)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from stpn.tracking.losses import GIOU_WEIGHT, L1_WEIGHT, box_losses, score_loss
+from stpn.tracking.losses import GIOU_WEIGHT, L1_WEIGHT, box_losses, corner_map_loss, score_loss
 from stpn.tracking.model import MixFormer
 from stpn.tracking.pairs import TrackingBatch
 
@@ -50,10 +50,13 @@ class TrackerObjective(nn.Module):
             loss is minimised by a box larger than the target, and an online tracker that crops
             around its own last box compounds that bias frame after frame; L1 on the corners
             has no such bias.
+        corner_weight: weight of :func:`~stpn.tracking.losses.corner_map_loss` (MixFormer: 0,
+            no such term); a from-scratch tracker needs it to learn to localise (see there).
     """
 
     def __init__(
-        self, tracker: MixFormer, stage: str = "box", giou_weight: float = GIOU_WEIGHT, l1_weight: float = L1_WEIGHT
+        self, tracker: MixFormer, stage: str = "box", giou_weight: float = GIOU_WEIGHT, l1_weight: float = L1_WEIGHT,
+        corner_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if any(True for _ in tracker.named_parameters(recurse=False)) or any(
@@ -66,6 +69,9 @@ class TrackerObjective(nn.Module):
             self.add_module(name, child)
         self.stage = stage
         self.giou_weight, self.l1_weight = float(giou_weight), float(l1_weight)
+        self.corner_weight = float(corner_weight)
+        if min(self.giou_weight, self.l1_weight, self.corner_weight) < 0:
+            raise ValueError(f"loss weights must be >= 0, got giou {giou_weight}, l1 {l1_weight}, corner {corner_weight}")
 
     def train(self, mode: bool = True) -> "TrackerObjective":
         super().train(mode)
@@ -87,5 +93,8 @@ class TrackerObjective(nn.Module):
         )
         if self.stage == "score":
             return score_loss(out.score_logits, batch.labels)
-        return box_losses(out.boxes, batch.boxes, weight=batch.labels,
-                          giou_weight=self.giou_weight, l1_weight=self.l1_weight)
+        losses = box_losses(out.boxes, batch.boxes, weight=batch.labels,
+                            giou_weight=self.giou_weight, l1_weight=self.l1_weight)
+        if self.corner_weight:
+            losses.update(corner_map_loss(out.corner_logits, batch.boxes, weight=batch.labels, scale=self.corner_weight))
+        return losses

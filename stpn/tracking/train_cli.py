@@ -11,6 +11,8 @@ the code:
 * ``stage1`` / ``stage2``: :class:`stpn.engine.TrainConfig` of each stage (``stage2: null``
   skips the score stage);
 * ``stage2_pairs``: pair settings changed for stage 2 (MixFormer: ``negative_prob: 0.5``);
+* ``loss``: :class:`stpn.tracking.objective.TrackerObjective` weights (``giou_weight``,
+  ``l1_weight``, ``corner_weight``; default MixFormer's 2 / 5 / 0);
 * ``online``: :class:`stpn.tracking.online.OnlineTracker` settings stored in ``tracker.json``.
 
 The run directory gets ``stage1/`` and ``stage2/``; ``stage2`` is the tracker to use with
@@ -25,8 +27,9 @@ from typing import Any
 
 from stpn.config_file import read_sections
 
-SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_pairs", "online")
+SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_pairs", "loss", "online")
 DATA_KEYS = ("root", "split", "samples_per_epoch", "num_workers")
+LOSS_KEYS = ("giou_weight", "l1_weight", "corner_weight")
 
 
 def load_track_config(path: str | Path) -> dict[str, Any]:
@@ -34,9 +37,10 @@ def load_track_config(path: str | Path) -> dict[str, Any]:
     data = read_sections(path, SECTIONS, required=("model", "data", "stage1"))
     if "weights" in data["model"]:
         raise ValueError(f"{path}: put the backbone checkpoint in `pretrained`, not model.weights")
-    bad = sorted(set(data["data"]) - set(DATA_KEYS))
-    if bad:
-        raise ValueError(f"{path}: unknown `data` keys {bad}; known: {', '.join(DATA_KEYS)}")
+    for section, known in (("data", DATA_KEYS), ("loss", LOSS_KEYS)):
+        bad = sorted(set(data.get(section) or {}) - set(known))
+        if bad:
+            raise ValueError(f"{path}: unknown `{section}` keys {bad}; known: {', '.join(known)}")
     return data
 
 
@@ -71,6 +75,7 @@ def run_train_track(args: argparse.Namespace) -> int:
         tracker, model_kwargs, sequences, PairSettings.from_dict(cfg.get("pairs") or {}), stage1, stage2, out,
         stage2_settings=cfg.get("stage2_pairs"), samples_per_epoch=data.get("samples_per_epoch"),
         num_workers=data.get("num_workers", 0), resume=args.resume, online=cfg.get("online"),
+        objective_options=cfg.get("loss"),
     )
     for stage, history in histories.items():
         print(f"stage {stage}: {history.end_iteration} iterations")
