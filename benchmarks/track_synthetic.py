@@ -54,6 +54,7 @@ METRICS = ("AO", "SR50", "SR75", "AO_degraded", "AO_clean")
 class BenchSettings:
     out_dir: str = "runs/track_synthetic"
     seeds: Sequence[int] = (0,)
+    models: Sequence[str] = tuple(MODELS)
     train_videos: int = 48
     val_videos: int = 16
     frames: int = 32
@@ -187,7 +188,7 @@ def _train_in_worker(name: str, root: Path, settings: BenchSettings, seed: int) 
 def train_all(sequences, root: Path, settings: BenchSettings) -> list[dict]:
     """Every (seed, model) run, in order; ``settings.jobs`` runs at a time (each with
     ``settings.threads`` threads) in worker processes when ``jobs > 1``."""
-    tasks = [(seed, name) for seed in settings.seeds for name in MODELS]
+    tasks = [(seed, name) for seed in settings.seeds for name in settings.models]
     steps = f"{settings.iters} + {settings.score_iters} iterations"
 
     def report(result: dict) -> None:
@@ -253,7 +254,7 @@ def run(settings: BenchSettings) -> dict:
     seeds = ", ".join(str(s) for s in settings.seeds)
     print(f"\nGOT-10k metrics (%) on the validation split, seed(s) {seeds}"
           f"{' (mean ± half the spread)' if len(settings.seeds) > 1 else ''}:\n{text}")
-    for seed in settings.seeds:
+    for seed in settings.seeds if set(MODELS) <= set(settings.models) else ():
         by_model = {r["model"]: r["metrics"] for r in runs if r["seed"] == seed}
         deltas = {k: 100 * (by_model["STPN"][k] - by_model["baseline"][k]) for k in METRICS
                   if by_model["STPN"].get(k) is not None and by_model["baseline"].get(k) is not None}
@@ -273,6 +274,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=defaults.out_dir)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(defaults.seeds))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(defaults.models))
     for name in ("train_videos", "val_videos", "frames", "size", "template_size", "search_size", "iters",
                  "score_iters", "batch_size", "num_support", "support_stride", "update_interval", "threads", "jobs",
                  "last_stride"):

@@ -25,3 +25,9 @@ def test_tracking_benchmark_rejects_bad_counts(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--jobs", "0"])
     assert exit_info.value.code == 2 and "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_tracking_benchmark_can_train_one_model(tmp_path):
+    results = run(BenchSettings(out_dir=str(tmp_path), models=("baseline",), **TINY))
+    assert [r["model"] for r in results["runs"]] == ["baseline"]
+    assert set(results["table"]) == {"baseline", "initial box"}
