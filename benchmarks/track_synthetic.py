@@ -125,10 +125,8 @@ def write_benchmark(root: Path, settings: BenchSettings) -> dict:
 
 
 def training_sequences(root: Path):
-    """The training split's sequences with every frame decoded once."""
-    sequences = sequences_from_dataset(read_got10k(root, "train"))
-    preload(sequences)
-    return sequences
+    """The training split's sequences (frames still as files; :func:`preload` decodes them)."""
+    return sequences_from_dataset(read_got10k(root, "train"))
 
 
 def preload(sequences) -> None:
@@ -165,7 +163,7 @@ def train_and_evaluate(name: str, stpn: bool, sequences, root: Path, settings: B
     start = time.perf_counter()
     histories = train_two_stages(tracker, model_kwargs, sequences, pairs, stage1, stage2, run_dir, online=online,
                                  objective_options={"giou_weight": settings.giou_weight,
-                                                                    "corner_weight": settings.corner_weight})
+                                                    "corner_weight": settings.corner_weight})
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     report = evaluate_tracker(tracker.eval(), root, "val", progress=settings.progress, **online)
@@ -182,7 +180,9 @@ def _train_in_worker(name: str, root: Path, settings: BenchSettings, seed: int) 
     no progress bars (several would interleave)."""
     torch.set_num_threads(settings.threads)
     settings = dataclasses.replace(settings, progress=False)
-    return train_and_evaluate(name, MODELS[name], training_sequences(root), root, settings, seed)
+    sequences = training_sequences(root)
+    preload(sequences)
+    return train_and_evaluate(name, MODELS[name], sequences, root, settings, seed)
 
 
 def train_all(sequences, root: Path, settings: BenchSettings) -> list[dict]:
@@ -196,6 +196,7 @@ def train_all(sequences, root: Path, settings: BenchSettings) -> list[dict]:
               f"trained in {result['train_seconds']:.0f} s", flush=True)
 
     if settings.jobs == 1:
+        preload(sequences)
         runs = []
         for seed, name in tasks:
             print(f"seed {seed}: training {name} ({steps})", flush=True)
@@ -289,6 +290,9 @@ def main(argv=None) -> int:
     for name in ("jobs", "threads", "iters", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name in ("giou_weight", "corner_weight"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     values = {k: v for k, v in vars(args).items() if k not in ("out", "no_progress")}
     run(BenchSettings(out_dir=args.out, progress=not args.no_progress, **values))
     return 0

@@ -21,13 +21,21 @@ def test_tracking_benchmark_runs_end_to_end_and_writes_its_table(tmp_path):
     assert saved["settings"]["corner_weight"] == 1.0 and saved["table"]["initial box"]["AO"][0] > 0
 
 
-def test_tracking_benchmark_rejects_bad_counts(capsys):
+@pytest.mark.parametrize("argv, message", [(["--jobs", "0"], "--jobs must be >= 1"),
+                                           (["--corner-weight", "-1"], "--corner-weight must be >= 0")])
+def test_tracking_benchmark_rejects_bad_settings(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--jobs", "0"])
-    assert exit_info.value.code == 2 and "--jobs must be >= 1" in capsys.readouterr().err
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_tracking_benchmark_can_train_one_model(tmp_path):
     results = run(BenchSettings(out_dir=str(tmp_path), models=("baseline",), **TINY))
     assert [r["model"] for r in results["runs"]] == ["baseline"]
     assert set(results["table"]) == {"baseline", "initial box"}
+
+
+def test_tracking_benchmark_trains_in_worker_processes(tmp_path):
+    results = run(BenchSettings(out_dir=str(tmp_path), jobs=2, **TINY))
+    assert [(r["seed"], r["model"]) for r in results["runs"]] == [(0, "baseline"), (0, "STPN")]
+    assert all((tmp_path / "seed0" / name / "stage2" / "tracker.json").is_file() for name in ("baseline", "STPN"))
