@@ -61,3 +61,19 @@ def test_errors(model):
         list(StreamingExtractor(model, "per-video").run(iter(torch.rand(3, 3, 64, 64))))
     with pytest.raises(ValueError, match="unknown mode"):
         StreamingExtractor(model, "future")
+
+
+def test_prompts_from_other_frames(model, frames):
+    own = list(StreamingExtractor(model, "per-video", 5).run(frames))
+    same = list(StreamingExtractor(model, "per-video", 5).run(frames, prompt_frames=frames))
+    other = torch.rand(9, 3, 64, 64)
+    extractor = StreamingExtractor(model, "per-video", 5)
+    borrowed = list(extractor.run(frames, prompt_frames=other))
+    assert set(extractor.embedded) <= set(range(9))  # indices into the other frames
+    ref = model(frames[:1], other[[0, 2, 4, 6, 8]][None])  # per-video support of a 9-frame video
+    for a, b in zip(borrowed[0][1], ref):
+        assert (a - b[0]).abs().max() <= 1e-5
+    assert all(torch.equal(a, b) for (_, fa), (_, fb) in zip(own, same) for a, b in zip(fa, fb))
+    assert (borrowed[0][1][0] - own[0][1][0]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="per-video"):
+        list(StreamingExtractor(model, "sliding").run(iter(frames), prompt_frames=other))

@@ -210,3 +210,20 @@ def test_motion_blur_smears_along_the_direction():
     ys, xs = np.nonzero(diagonal)
     assert np.allclose((ys - 10) * 0.6, (xs - 10) * 0.8, atol=0.6)
     np.testing.assert_allclose(smeared_rgb[..., 0], smeared * 200.0)
+
+
+def test_single_class_gives_every_object_the_first_objects_class():
+    mixed = list(synthetic.iter_videos(6, seed=4, **SMALL))
+    single = list(synthetic.iter_videos(6, seed=4, single_class=True, **SMALL))
+    several = 0
+    for m, s in zip(mixed, single):
+        classes = {i.category_id for a in s.annotations for i in a.instances}
+        assert len(classes) == 1
+        first = {i.track_id: i.category_id for a in m.annotations for i in a.instances}
+        several += len(set(first.values())) > 1
+        if 1 in first:  # track 1 is the first object drawn
+            assert classes == {first[1]}
+        tracks = lambda video: {i.track_id for a in video.annotations for i in a.instances}  # noqa: E731
+        assert len(tracks(s)) >= len(tracks(m)) - 1  # the same objects (one may hide below 5 % in another shape)
+        assert [a.deteriorations for a in m.annotations] == [a.deteriorations for a in s.annotations]
+    assert several > 0  # the default does mix classes

@@ -79,26 +79,28 @@ def write_report(
     loss_curves: dict[str, Sequence[float]],
     ap50_by_deterioration: dict[str, dict[str, float]],
     examples: Sequence[tuple[str, Sequence[np.ndarray]]],
+    example_headers: Sequence[str],
     notes: str = "",
 ) -> Path:
-    """Write the report. ``examples``: (caption, [one RGB frame per model, boxes drawn])."""
+    """Write the report. ``examples``: (caption, [RGB panels, one per ``example_headers``])."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for caption, images in examples:
         cells = "".join(f'<td><img src="data:image/png;base64,{_image_png(im)}"></td>' for im in images)
         rows.append(f"<tr>{cells}</tr><tr><td colspan={len(images)} class=cap>{html.escape(caption)}</td></tr>")
-    models = list(loss_curves)
-    header = "".join(f"<th>{html.escape(m)}</th>" for m in models)
+    header = "".join(f"<th>{html.escape(m)}</th>" for m in example_headers)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
 td,th{{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}} .cap{{text-align:left;color:#555}}
-img{{image-rendering:pixelated;width:256px}}</style></head><body>
+td img{{width:384px}}</style></head><body>
 <h1>{html.escape(title)}</h1>{notes}
 <h2>Results</h2>{table_html}
 <h2>Training loss</h2><img style="width:600px" src="data:image/png;base64,{loss_figure(loss_curves)}">
 <h2>AP50 by deterioration type</h2><img style="width:700px" src="data:image/png;base64,{deterioration_figure(ap50_by_deterioration)}">
-<h2>Example degraded frames (ground truth in white)</h2><table><tr>{header}</tr>{''.join(rows)}</table>
+<h2>Example degraded frames</h2><p>One frame per deterioration type (the first in the validation
+videos; low light is left out, nothing can be seen on it), next to a clean frame of the same video;
+ground truth in white, detections with score &ge; 0.5 with their class.</p><table><tr>{header}</tr>{''.join(rows)}</table>
 </body></html>"""
     path.write_text(page)
     return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -55,13 +55,15 @@ def detect_video(
     num_support: int = 14,
     stride: int = 8,
     batch_size: int = 4,
+    prompt_frames: Optional[Sequence[Tensor]] = None,
 ) -> Iterator[tuple[int, dict[str, Tensor]]]:
     """Yield ``(t, {"boxes", "scores", "labels"})`` for every frame ``(3, H, W)`` in [0, 1].
 
     All frames of a video share one size (a video file's frames do). ``mode`` /
     ``num_support`` / ``stride`` choose the support frames under STPN (per-video mode needs a
     sequence, not a stream); the per-frame baseline ignores them. SELSA detectors use them for
-    their support RoIs as well.
+    their support RoIs as well. ``prompt_frames`` (per-video STPN only; frames in [0, 1]):
+    predict the prompts from these frames instead of the video's own (an ablation).
     """
     model.eval()
     if model.uses_selsa and not isinstance(frames, (Sequence, Tensor)):
@@ -77,8 +79,11 @@ def detect_video(
             raise ValueError("the video has no frames")
         prepared = map(prepare_frame, itertools.chain([first], frames))
     size = tuple(first.shape[-2:])
+    if prompt_frames is not None and (not model.uses_prompts or model.uses_selsa):
+        raise ValueError("prompt_frames needs an STPN detector without SELSA")
     if model.uses_prompts:
-        stream = StreamingExtractor(model.extractor, mode, num_support, stride, batch_size).run(prepared)
+        extractor = StreamingExtractor(model.extractor, mode, num_support, stride, batch_size)
+        stream = extractor.run(prepared, None if prompt_frames is None else _Prepared(prompt_frames))
     else:
         stream = ((t, [m[0] for m in model.extractor.forward_features(f[None])]) for t, f in enumerate(prepared))
     support = SupportRoICache(model, prepared, size, mode, num_support, stride, batch_size) if model.uses_selsa else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from tqdm import tqdm
@@ -98,17 +98,25 @@ def predict_dataset(
     batch_size: int = 4,
     progress: bool = True,
     test_size: Optional[int] = None,
+    prompt_videos: Optional[Sequence[int]] = None,
 ) -> tuple[list[dict], float]:
     """Detections for every frame of every video, and the frames per second it ran at.
 
     Each detection dict: ``video_index``, ``frame_index``, ``boxes`` (N, 4) xyxy, ``scores``,
-    ``labels`` (1-based), in the original frame's pixels (``test_size`` resizes the input)."""
+    ``labels`` (1-based), in the original frame's pixels (``test_size`` resizes the input).
+    ``prompt_videos[v]`` (per-video STPN only): the video whose frames give video ``v``'s
+    prompts (an ablation: another video's prompts); default each video's own."""
     model.eval()
+    if prompt_videos is not None and len(prompt_videos) != len(dataset.videos):
+        raise ValueError(f"prompt_videos has {len(prompt_videos)} entries for {len(dataset.videos)} videos")
     results, frames, seconds = [], 0, 0.0
     for v, video in enumerate(tqdm(dataset.videos, desc="detect", disable=not progress, leave=False)):
         tensors, scale = video_tensors(video, test_size)
+        prompt_frames = None
+        if prompt_videos is not None:
+            prompt_frames = video_tensors(dataset.videos[prompt_videos[v]], test_size)[0]
         start = time.perf_counter()
-        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size):
+        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size, prompt_frames):
             det["boxes"] = det["boxes"] / scale
             results.append({"video_index": v, "frame_index": t, **det})
         seconds += time.perf_counter() - start

@@ -72,15 +72,23 @@ class StreamingExtractor:
         self.max_cached = 0
 
     @torch.no_grad()
-    def run(self, frames: Iterable[Tensor]) -> Iterator[tuple[int, Features]]:
-        """Yield ``(t, features)`` for every frame in order; frames are ``(3, H, W)`` tensors."""
+    def run(self, frames: Iterable[Tensor], prompt_frames: Optional[Sequence[Tensor]] = None
+            ) -> Iterator[tuple[int, Features]]:
+        """Yield ``(t, features)`` for every frame in order; frames are ``(3, H, W)`` tensors.
+
+        ``prompt_frames`` (per-video mode only): take the support frames from this sequence
+        instead of the video itself, e.g. another video's frames, to measure how much of STPN's
+        effect comes from the video's own frames. ``embedded`` then indexes ``prompt_frames``."""
         self.embedded, self.max_cached = [], 0
+        if prompt_frames is not None and self.mode != "per-video":
+            raise ValueError(f"prompt_frames needs per-video mode, not {self.mode!r}")
         if self.mode == "per-video":
-            yield from self._run_per_video(frames)
+            yield from self._run_per_video(frames, prompt_frames)
         else:
             yield from self._run_stream(iter(frames))
 
-    def _run_per_video(self, frames: Iterable[Tensor]) -> Iterator[tuple[int, Features]]:
+    def _run_per_video(self, frames: Iterable[Tensor], prompt_frames: Optional[Sequence[Tensor]] = None
+                       ) -> Iterator[tuple[int, Features]]:
         if not isinstance(frames, SequenceABC) and not isinstance(frames, Tensor):
             raise ValueError(
                 "per-video mode needs the whole video up front (a list or tensor of frames); "
@@ -89,9 +97,12 @@ class StreamingExtractor:
         length = len(frames)
         if length == 0:
             raise ValueError("the video has no frames")
-        support = sorted(set(self.sampler(0, length)))
-        embeddings = self._embed({i: frames[i] for i in support})
-        indices = self.sampler(0, length)
+        source = frames if prompt_frames is None else prompt_frames
+        if len(source) == 0:
+            raise ValueError("prompt_frames is empty")
+        support = sorted(set(self.sampler(0, len(source))))
+        embeddings = self._embed({i: source[i] for i in support})
+        indices = self.sampler(0, len(source))
         prompts = self.model.predict_prompts(torch.stack([embeddings[i] for i in indices])[None])
         for start in range(0, length, self.batch_size):
             keys = list(range(start, min(start + self.batch_size, length)))
