@@ -10,7 +10,7 @@ would show). Chance is 1 / 6. It also times the generation of the default set (1
 32 frames at 256 × 256).
 
 Run: ``python -m benchmarks.check_synthetic_calibration [--train-videos 160] [--test-videos 40]
-[--severities 0.5 1.0 1.5] [--epochs 20]``; takes 1–6 minutes on 2 CPU cores, depending on what else runs.
+[--severities 0.5 1.0 1.5] [--epochs 20] [--single-class]`` (``--single-class``: the demo's videos); takes 1–6 minutes on 2 CPU cores, depending on what else runs.
 """
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--severities", type=float, nargs="+", default=[0.5, synthetic.SEVERITY_DEFAULT, 1.5])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--timing-videos", type=int, default=100, help="videos in the generation timing (0: skip)")
+    p.add_argument("--single-class", action="store_true", help="one class per video (the demo's videos)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     results: dict = {}
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"generated {args.timing_videos} videos x {args.frames} frames at {args.size}x{args.size} "
               f"in {results['generation_seconds']:.1f} s")
     train_videos = []
-    for video in synthetic.iter_videos(args.train_videos, args.frames, args.size, seed=100):
+    for video in synthetic.iter_videos(args.train_videos, args.frames, args.size, seed=100,
+                                       single_class=args.single_class):
         video.frames, video.annotations = video.frames[::args.frame_step], video.annotations[::args.frame_step]
         train_videos.append(video)
     train_set = VideoDataset(list(synthetic.CATEGORIES), train_videos)
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"trained on {int(clean.sum())} clean crops of {args.train_videos} videos "
           f"in {time.perf_counter() - start:.1f} s; chance = {1 / len(synthetic.CATEGORIES):.3f}")
     for severity in args.severities:
-        test_set = synthetic.generate_dataset(args.test_videos, args.frames, args.size, seed=200, severity=severity)
+        test_set = synthetic.generate_dataset(args.test_videos, args.frames, args.size, seed=200, severity=severity,
+                                              single_class=args.single_class)
         report = evaluate(model, test_set)
         results[f"severity_{severity:g}"] = report
         print(f"severity {severity:g} ({args.test_videos} test videos):")

@@ -92,3 +92,14 @@ def test_demo_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert "stpn demo: error: num_frames must be a positive integer" in err and "Traceback" not in err
     assert main(["demo", "--iters", "0", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "--iters must be >= 1" in capsys.readouterr().err
+
+
+def test_support_grad_reaches_only_the_stpn_detector():
+    from stpn.demo.run import demo_detector_config
+    from stpn.detection.config import DetectorConfig, build_from_config
+
+    stpn = demo_detector_config(list(synthetic.CATEGORIES), "relation", 64, support_grad=True)
+    assert build_from_config(stpn).extractor.support_grad is True
+    assert DetectorConfig.from_dict(stpn.to_dict()).support_grad is True  # saved in detector.json
+    assert demo_detector_config(list(synthetic.CATEGORIES), None, 64, support_grad=True).support_grad is False
+    assert build_from_config(demo_detector_config(list(synthetic.CATEGORIES), "relation", 64)).extractor.support_grad is False

@@ -22,6 +22,8 @@ def add_demo_command(sub) -> None:
     demo.add_argument("--val-videos", type=int, default=d.val_videos)
     demo.add_argument("--frames", type=int, default=d.frames, help="frames per validation video")
     demo.add_argument("--severity", type=float, default=d.severity, help="deterioration severity (0 = clean)")
+    demo.add_argument("--support-grad", action="store_true",
+                      help="STPN: gradients through the support frames' pass too (the released code: off)")
     demo.add_argument("--jobs", type=int, default=d.jobs, help="worker processes (0: one per core, at most 2)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -40,7 +42,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
                                 iters=args.iters, train_videos=args.train_videos, train_frames=args.train_frames,
                                 val_videos=args.val_videos, frames=args.frames, severity=args.severity,
                                 pretrain=dataclasses.replace(defaults.pretrain, iters=args.pretrain_iters),
-                                jobs=args.jobs, progress=not args.no_progress)
+                                support_grad=args.support_grad, jobs=args.jobs, progress=not args.no_progress)
         for name, value in (("frames", args.frames), ("train-frames", args.train_frames)):
             if value < 1:
                 raise ValueError(f"num_frames must be a positive integer, got {value} (--{name})")

@@ -75,6 +75,7 @@ class DemoSettings:
     lr: float = 1e-3
     severity: float = synthetic.SEVERITY_DEFAULT
     single_class: bool = True
+    support_grad: bool = False  # STPN: gradients through the support frames' pass too (released: off)
     num_support: int = 14  # per-video test mode
     sliding_support: int = 6  # K of the sliding test mode
     sliding_stride: int = 4  # S: ±4, ±8, ±12 stay inside the 24-frame validation videos
@@ -89,11 +90,13 @@ def data_seeds(data_seed: int) -> dict[str, int]:
     return {"train": 3 * data_seed + 1, "val": 3 * data_seed + 2, "pretrain": 3 * data_seed + 3}
 
 
-def demo_detector_config(class_names: list[str], predictor, size: int) -> DetectorConfig:
-    """The small detector both models share; only ``predictor`` differs."""
+def demo_detector_config(class_names: list[str], predictor, size: int, support_grad: bool = False) -> DetectorConfig:
+    """The small detector both models share; only ``predictor`` (and, under STPN,
+    ``support_grad``) differ."""
     return DetectorConfig(
         class_names=class_names,
         predictor=predictor,
+        support_grad=support_grad and predictor is not None,
         num_prompts=5,
         fpn_channels=64,
         swin_kwargs=dict(embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8), window_size=4, img_size=size,
@@ -145,7 +148,7 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
     :data:`ROWS` that applies to it. ``state``: ``train_set``, ``val_set``, ``weights``."""
     train_set, val_set = state["train_set"], state["val_set"]
     torch.manual_seed(seed)
-    config = demo_detector_config(train_set.categories, predictor, settings.size)
+    config = demo_detector_config(train_set.categories, predictor, settings.size, settings.support_grad)
     model = build_from_config(config, weights=str(state["weights"]))
     train_cfg = TrainConfig(lr=settings.lr, weight_decay=0.05, warmup_iters=50, max_iters=settings.iters,
                             milestones=(int(settings.iters * 0.8),), milestone_unit="iter",

@@ -74,6 +74,7 @@ def build_vid_detector(
     num_prompts: int = 5,
     weights: Optional[str] = None,
     fpn_channels: int = 256,
+    support_grad: bool = False,
     support_grid: Optional[Sequence[int]] = None,
     swin_kwargs: Optional[dict] = None,
     selsa: bool = False,
@@ -86,6 +87,8 @@ def build_vid_detector(
     (released "avg"), ``"transformer"`` or ``"mixer"`` (the paper's).
 
     ``weights``: a local timm Swin checkpoint for the backbone (ImageNet pre-training).
+    ``support_grad``: let gradients reach the support frames' pass too (default off, as the
+    released code; :class:`~stpn.prompts.stpn.STPN`).
     ``swin_kwargs`` go to :func:`stpn.backbones.swin.build_swin` (e.g. ``embed_dim``,
     ``depths``, ``window_size`` for small models); ``head_kwargs`` to
     :func:`build_faster_rcnn_heads`.
@@ -109,7 +112,7 @@ def build_vid_detector(
             num_prompts=num_prompts,
             **extra,
         )
-        extractor = STPN(backbone, dvp, support_grid=support_grid)
+        extractor = STPN(backbone, dvp, support_grid=support_grid, support_grad=support_grad)
     in_channels = [f["num_chs"] for f in backbone.feature_info]
     rpn, roi_heads = build_faster_rcnn_heads(num_classes, fpn_channels, **head_kwargs)
     neck = NormFPN(in_channels, fpn_channels)

@@ -17,6 +17,7 @@ class DetectorConfig:
     variant: str = "swin_tiny_patch4_window7_224"
     predictor: Optional[str] = "relation"
     num_prompts: int = 5
+    support_grad: bool = False
     fpn_channels: int = 256
     selsa: bool = False
     selsa_heads: int = 16
@@ -48,6 +49,7 @@ def build_from_config(config: DetectorConfig, weights: Optional[str] = None) -> 
         variant=config.variant,
         predictor=config.predictor,
         num_prompts=config.num_prompts,
+        support_grad=config.support_grad,
         weights=weights,
         fpn_channels=config.fpn_channels,
         selsa=config.selsa,
