@@ -1,13 +1,13 @@
 """The demo pipeline end to end at toy size: both models train, the table and the report exist."""
 import json
 
-import numpy as np
 import pytest
 
 from stpn.data import synthetic
 from stpn.demo.examples import pick_frames
 from stpn.demo.pretrain import PretrainSettings
-from stpn.demo.run import ROWS, DemoSettings, data_seeds, format_summary, gains_by_seed, other_videos, run_demo, summarise
+from stpn.demo.run import (ROWS, DemoSettings, data_seeds, format_summary, gains_by_seed, other_videos, run_demo,
+                           summarise)
 
 TOY_PRETRAIN = PretrainSettings(videos=4, frames=2, grid=2, iters=2, batch_size=2)
 
@@ -69,7 +69,8 @@ def test_summary_reports_mean_and_half_spread():
 
 def test_gains_by_seed():
     metrics = lambda ap: {"AP50": ap, "AP50_degraded": ap / 2, "AP50_clean": ap}  # noqa: E731
-    records = [{"row": "per-frame", "seed": 3, "metrics": metrics(0.5)}, {"row": "STPN", "seed": 3, "metrics": metrics(0.6)}]
+    records = [{"row": "per-frame", "seed": 3, "metrics": metrics(0.5)},
+               {"row": "STPN", "seed": 3, "metrics": metrics(0.6)}]
     assert gains_by_seed(records) == ["seed 3: STPN - per-frame: AP50 +10.0, degraded +5.0, clean +10.0"]
 
 
@@ -102,4 +103,5 @@ def test_support_grad_reaches_only_the_stpn_detector():
     assert build_from_config(stpn).extractor.support_grad is True
     assert DetectorConfig.from_dict(stpn.to_dict()).support_grad is True  # saved in detector.json
     assert demo_detector_config(list(synthetic.CATEGORIES), None, 64, support_grad=True).support_grad is False
-    assert build_from_config(demo_detector_config(list(synthetic.CATEGORIES), "relation", 64)).extractor.support_grad is False
+    plain = demo_detector_config(list(synthetic.CATEGORIES), "relation", 64)
+    assert build_from_config(plain).extractor.support_grad is False
