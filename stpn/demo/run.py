@@ -240,7 +240,8 @@ def format_summary(table: dict[str, dict[str, tuple[float, float]]], seeds: int)
     """Plain-text table; with several seeds each cell reads ``mean±spread``."""
     headers = list(next(iter(table.values())))
     cell = (lambda m, s: f"{m:.1f}±{s:.1f}") if seeds > 1 else (lambda m, s: f"{m:.2f}" if m < 10 else f"{m:.1f}")
-    rows = [[name] + [cell(*row[h]) for h in headers] for name, row in table.items()]
+    rows = [[name] + [f"{row[h][0]:.2f}" if h == "params (M)" else cell(*row[h]) for h in headers]
+            for name, row in table.items()]
     widths = [max(len(str(x)) for x in col) for col in zip(["model"] + headers, *rows)]
     line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join([line(["model"] + headers)] + [line(r) for r in rows])
