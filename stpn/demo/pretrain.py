@@ -35,6 +35,8 @@ from tqdm import tqdm
 
 from stpn.data.types import VideoDataset, load_frame
 from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
+from stpn.engine import TrainConfig
+from stpn.engine.optim import build_optimizer
 
 WEIGHTS_FILE = "backbone.safetensors"
 RECORD_FILE = "pretrain.json"
@@ -146,7 +148,8 @@ def pretrain_backbone(backbone: nn.Module, dataset: VideoDataset, settings: Pret
                       progress: bool = True) -> dict:
     """Train ``backbone`` in place on crops of ``dataset`` laid out in mosaics of
     ``settings.grid × settings.grid`` (:class:`TileClassifier`); returns the record (loss per
-    iteration, held-out accuracy, crop counts, seconds). AdamW with a one-cycle schedule;
+    iteration, held-out accuracy, crop counts, seconds). AdamW (the engine's parameter groups: no decay on norms, biases, position tables) with a
+    one-cycle schedule;
     random flips and quarter turns of every crop (:func:`augment`)."""
     rng = np.random.default_rng(seed)
     images, labels, videos = object_crops(dataset, CROP, settings.context, settings.min_visible,
@@ -155,10 +158,8 @@ def pretrain_backbone(backbone: nn.Module, dataset: VideoDataset, settings: Pret
     train_x, train_y, test_x, test_y = images[~held], labels[~held], images[held], labels[held]
     torch.manual_seed(seed)
     model = TileClassifier(backbone, len(dataset.categories)).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "relative_position" not in n]
-    rest = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "relative_position" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                                   {"params": rest, "weight_decay": 0.0}], lr=settings.lr)
+    optimizer = build_optimizer(model, TrainConfig(lr=settings.lr, weight_decay=settings.weight_decay,
+                                                        max_iters=settings.iters))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.iters)
     tiles = settings.batch_size * settings.grid ** 2
     losses, start = [], time.perf_counter()
