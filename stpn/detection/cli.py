@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stpn.config_file import read_sections
+from stpn.device_flags import add_device_flags
 
 SECTIONS = ("detector", "train", "data", "eval", "pretrained")
 
@@ -43,7 +44,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     cfg = load_run_config(args.config)
     detector_cfg = DetectorConfig.from_dict(cfg["detector"])
-    train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {})})
+    overrides = {**({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {}),
+                 **({"device": args.device} if args.device else {})}
+    train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **overrides})
     data_cfg = cfg["data"]
     dataset, key_frames = _read_splits(data_cfg, "train_splits")
     transform = build_clip_transform(True, tuple(data_cfg.get("train_sizes", range(480, 801, 32))),
@@ -57,15 +60,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from stpn.detection.run import load_detector, predict_dataset
+    from stpn.engine.device import pick_device
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
 
     cfg = load_run_config(args.config)
     eval_cfg = cfg.get("eval", {})
     dataset, _ = _read_splits(cfg["data"], "val_splits")
-    model, _ = load_detector(args.checkpoint)
+    model, _ = load_detector(args.checkpoint, pick_device(args.device))
     detections, fps = predict_dataset(model, dataset, args.mode or eval_cfg.get("mode", "per-video"),
                                       eval_cfg.get("num_support", 14), eval_cfg.get("stride", 8),
-                                      test_size=eval_cfg.get("test_size"))
+                                      test_size=eval_cfg.get("test_size"), bf16=args.bf16)
     report = detection_report(dataset, detections)
     print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
     if args.json:
@@ -78,11 +82,12 @@ def run_detect(args: argparse.Namespace) -> int:
     from stpn.data.video import VideoReader, VideoWriter, draw_boxes
     from stpn.detection.inference import detect_video
     from stpn.detection.run import load_detector
+    from stpn.engine.device import pick_device
     from tqdm import tqdm
 
     from stpn.data.clips import frame_to_tensor
 
-    model, config = load_detector(args.checkpoint)
+    model, config = load_detector(args.checkpoint, pick_device(args.device))
     reader = VideoReader(args.video)
     images: dict[int, Any] = {}  # frames read but not yet drawn (bounded by the mode's look-ahead)
 
@@ -95,7 +100,8 @@ def run_detect(args: argparse.Namespace) -> int:
     frames = list(tensors()) if args.mode == "per-video" else tensors()
     writer = VideoWriter(args.out, reader.fps, (reader.width, reader.height)) if args.out else None
     records, start = [], time.perf_counter()
-    detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size)
+    detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size,
+                              bf16=args.bf16)
     for t, det in tqdm(detections, total=reader.frame_count or None, desc="detect", unit="frame"):
         image = images.pop(t)
         keep = det["scores"] >= args.score_thresh
@@ -122,11 +128,13 @@ def add_detection_commands(sub) -> None:
     train.add_argument("--resume", default=None, help="checkpoint file, run directory or 'auto'")
     train.add_argument("--pretrained", default=None, help="local timm Swin checkpoint for the backbone")
     train.add_argument("--max-iters", type=int, default=None, help="override the schedule length")
+    train.add_argument("--device", default=None, help="override train.device (default: CUDA when available, else CPU)")
     ev = sub.add_parser("eval", help="COCO AP, motion-speed and deterioration splits of a trained detector")
     ev.add_argument("--config", required=True)
     ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     ev.add_argument("--mode", choices=("per-video", "sliding", "causal"), default=None)
     ev.add_argument("--json", default=None, help="write detections as COCO result JSON")
+    add_device_flags(ev)
     det = sub.add_parser("detect", help="detect objects in a video file")
     det.add_argument("video", help="any file PyAV can decode")
     det.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
@@ -137,6 +145,7 @@ def add_detection_commands(sub) -> None:
     det.add_argument("--score-thresh", type=float, default=0.5)
     det.add_argument("--out", default=None, help="annotated mp4 to write")
     det.add_argument("--json", default=None, help="detections JSON to write")
+    add_device_flags(det)
 
 
 COMMANDS = {"train": run_train, "eval": run_eval, "detect": run_detect}

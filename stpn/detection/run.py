@@ -50,8 +50,9 @@ def train_detector(
     return fit(model, loader, train_config, out_dir, resume=resume)
 
 
-def load_detector(path: str | Path) -> tuple[VideoFasterRCNN, DetectorConfig]:
-    """A trained detector from a run directory (or its ``checkpoint.pt`` / ``model.safetensors``)."""
+def load_detector(path: str | Path, device: Optional[torch.device | str] = None) -> tuple[VideoFasterRCNN, DetectorConfig]:
+    """A trained detector from a run directory (or its ``checkpoint.pt`` / ``model.safetensors``),
+    in eval mode on ``device`` (default CPU)."""
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
     config_file = run_dir / DETECTOR_FILE
@@ -71,7 +72,7 @@ def load_detector(path: str | Path) -> tuple[VideoFasterRCNN, DetectorConfig]:
     else:
         state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
     model.load_state_dict(state)
-    return model.eval(), config
+    return model.to(device or "cpu").eval(), config
 
 
 def video_tensors(video, test_size: Optional[int] = None, max_size: int = 1333) -> tuple[list[torch.Tensor], float]:
@@ -99,13 +100,16 @@ def predict_dataset(
     progress: bool = True,
     test_size: Optional[int] = None,
     prompt_videos: Optional[Sequence[int]] = None,
+    bf16: bool = False,
 ) -> tuple[list[dict], float]:
     """Detections for every frame of every video, and the frames per second it ran at.
 
     Each detection dict: ``video_index``, ``frame_index``, ``boxes`` (N, 4) xyxy, ``scores``,
     ``labels`` (1-based), in the original frame's pixels (``test_size`` resizes the input).
     ``prompt_videos[v]`` (per-video STPN only): the video whose frames give video ``v``'s
-    prompts (an ablation: another video's prompts); default each video's own."""
+    prompts (an ablation: another video's prompts); default each video's own. The model runs
+    on its own device (frames go there), under bf16 autocast with ``bf16``; the detections are
+    CPU tensors."""
     model.eval()
     if prompt_videos is not None and len(prompt_videos) != len(dataset.videos):
         raise ValueError(f"prompt_videos has {len(prompt_videos)} entries for {len(dataset.videos)} videos")
@@ -116,7 +120,7 @@ def predict_dataset(
         if prompt_videos is not None:
             prompt_frames = video_tensors(dataset.videos[prompt_videos[v]], test_size)[0]
         start = time.perf_counter()
-        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size, prompt_frames):
+        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size, prompt_frames, bf16):
             det["boxes"] = det["boxes"] / scale
             results.append({"video_index": v, "frame_index": t, **det})
         seconds += time.perf_counter() - start

@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from stpn.device_flags import add_device_flags
+
 
 def parse_box(text: str) -> list[float]:
     """``"x,y,w,h"`` → four finite floats, or a ``ValueError`` saying what is wrong."""
@@ -29,13 +31,23 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
+RUNTIME_SETTINGS = ("model", "device", "bf16")  # OnlineTracker arguments that tracker.json never holds
+
+
+def runtime_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``device`` and ``bf16`` of the OnlineTracker from ``--device`` / ``--bf16``."""
+    from stpn.engine.device import pick_device
+
+    return {"device": pick_device(args.device), "bf16": args.bf16}
+
+
 def online_settings(config_online: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """``tracker.json``'s online section with the command-line overrides applied."""
     import inspect
 
     from stpn.tracking.online import OnlineTracker
 
-    known = set(inspect.signature(OnlineTracker).parameters) - {"model", "device"}
+    known = set(inspect.signature(OnlineTracker).parameters) - set(RUNTIME_SETTINGS)
     unknown = sorted(set(config_online) - known)
     if unknown:
         raise ValueError(f"tracker.json `online` has unknown settings {unknown}; known: {', '.join(sorted(known))}")
@@ -68,7 +80,7 @@ def run_track(args: argparse.Namespace) -> int:
     reader = VideoReader(args.video)
     check_box(box, reader.height, reader.width)
     model, config = load_tracker(args.checkpoint)
-    tracker = OnlineTracker(model, **online_settings(config.online, args))
+    tracker = OnlineTracker(model, **online_settings(config.online, args), **runtime_settings(args))
     frames = _first_frames(iter(reader), args.video)
     writer: Optional[VideoWriter] = VideoWriter(args.out, reader.fps or 25.0, (reader.width, reader.height)) if args.out else None
     boxes, tracker_seconds, start = [], 0.0, time.perf_counter()
@@ -128,7 +140,7 @@ def run_eval_track(args: argparse.Namespace) -> int:
     # a training stage directory (run/stage2) is named after its run: run_stage2
     name = args.name or (f"{run_dir.parent.name}_{run_dir.name}" if run_dir.name.startswith("stage") else run_dir.name)
     report = evaluate_tracker(model, args.data, args.split, results_dir=args.results, tracker_name=name,
-                              **online_settings(config.online, args))
+                              **online_settings(config.online, args), **runtime_settings(args))
     print(format_report(name, report))
     if args.results:
         print(f"results written to {Path(args.results) / name} (got10k toolkit layout)")
@@ -150,6 +162,7 @@ def add_tracking_commands(sub) -> None:
     track.add_argument("--out", default=None, help="annotated mp4 to write")
     track.add_argument("--txt", default=None, help="write the boxes, one x,y,w,h line per frame")
     _add_online_flags(track)
+    add_device_flags(track)
     ev = sub.add_parser("eval-track", help="GOT-10k AO / SR / FPS of a tracker on a GOT-10k-format split")
     ev.add_argument("--data", required=True, help="GOT-10k root (with <split>/list.txt)")
     ev.add_argument("--checkpoint", required=True, help="tracker run directory or weight file")
@@ -157,6 +170,7 @@ def add_tracking_commands(sub) -> None:
     ev.add_argument("--results", default=None, help="write results here in the got10k toolkit layout")
     ev.add_argument("--name", default=None, help="tracker name in the results (default: run directory name)")
     _add_online_flags(ev)
+    add_device_flags(ev)
 
 
 COMMANDS = {"track": run_track, "eval-track": run_eval_track}

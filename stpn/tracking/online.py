@@ -45,6 +45,7 @@ from torch import Tensor
 
 from stpn.data.clips import frame_to_tensor
 from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
+from stpn.engine.device import inference_autocast
 from stpn.prompts.sampling import causal
 from stpn.tracking.crops import check_box, clip_box_xywh, crop_images, crop_window, xyxy_to_xywh
 
@@ -76,7 +77,8 @@ class OnlineTracker:
         online_size: number of online templates ``M`` kept.
         num_support / support_stride: ``K`` and ``S`` of the causal support frames (STPN models).
         margin: smallest box side (pixels) kept when clipping to the image.
-        device: where to run; default: the model's device.
+        device: where to run; default: the model's device (the model is moved there).
+        bf16: run the network under bf16 autocast (boxes and scores come back as float).
 
     ``init(image, box_xywh)`` then ``update(image) -> (box_xywh (4,) float64, score or None)``.
     For inspection: ``scores`` (per frame), ``template_updates`` (``(frame t, frame whose crop
@@ -97,6 +99,7 @@ class OnlineTracker:
         support_stride: int = 4,
         margin: float = 10.0,
         device: Optional[torch.device | str] = None,
+        bf16: bool = False,
     ) -> None:
         if update_interval < 1:
             raise ValueError(f"update_interval must be >= 1, got {update_interval}")
@@ -114,6 +117,7 @@ class OnlineTracker:
         self.num_support, self.support_stride = int(num_support), int(support_stride)
         self.sampler = causal(self.num_support, self.support_stride)
         self.margin = float(margin)
+        self.bf16 = bool(bf16)
         self.frame_index = -1  # -1: not initialised
 
     @property
@@ -127,6 +131,10 @@ class OnlineTracker:
     @torch.no_grad()
     def init(self, image: np.ndarray, box_xywh: Sequence[float]) -> None:
         """Start a track on ``image`` (RGB ``(H, W, 3)`` uint8) at ``box_xywh`` (pixels)."""
+        with inference_autocast(self.device, self.bf16):
+            self._init(image, box_xywh)
+
+    def _init(self, image: np.ndarray, box_xywh: Sequence[float]) -> None:
         frame = normalise_image(image, self.device)
         self.height, self.width = image.shape[:2]
         check_box(list(box_xywh), self.height, self.width)
@@ -168,6 +176,10 @@ class OnlineTracker:
         """Track the next frame: ``(box x, y, w, h in pixels (4,) float64, score in [0, 1] or None)``."""
         if self.frame_index < 0:
             raise RuntimeError("OnlineTracker.update called before init(first frame, box)")
+        with inference_autocast(self.device, self.bf16):
+            return self._update(image)
+
+    def _update(self, image: np.ndarray) -> tuple[np.ndarray, Optional[float]]:
         frame = normalise_image(image, self.device)
         if image.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's "
@@ -179,7 +191,7 @@ class OnlineTracker:
         xyxy = window.to_image(out.boxes[0].detach().double().cpu())
         box = clip_box_xywh(xyxy_to_xywh(xyxy), self.height, self.width, self._min_side())
         self.state = box.tolist()
-        score = None if out.score_logits is None else float(torch.sigmoid(out.score_logits.reshape(-1)[0]))
+        score = None if out.score_logits is None else float(torch.sigmoid(out.score_logits.reshape(-1)[0].float()))
         self.scores.append(score)
         self._update_online_template(frame, score, t)
         if self.uses_prompts:

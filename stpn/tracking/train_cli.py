@@ -63,6 +63,8 @@ def run_train_track(args: argparse.Namespace) -> int:
 
     cfg = load_track_config(args.config)
     length = {"max_iters": args.max_iters, "epochs": None, "milestones": []} if args.max_iters else {}
+    if args.device:
+        length["device"] = args.device
     stage1 = TrainConfig.from_dict({**cfg["stage1"], **length})
     stage2 = TrainConfig.from_dict({**cfg["stage2"], **length}) if cfg.get("stage2") else None
     data = cfg["data"]
@@ -91,6 +93,7 @@ def add_train_track_command(sub) -> None:
     cmd.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     cmd.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     cmd.add_argument("--max-iters", type=int, default=None, help="override each stage's length (smoke tests)")
+    cmd.add_argument("--device", default=None, help="override each stage's device (default: CUDA when available, else CPU)")
 
 
 def run_train_track_command(args: argparse.Namespace) -> int:
