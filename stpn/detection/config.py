@@ -2,7 +2,7 @@
 (``configs/*.yaml``), turned into a model by :func:`build_from_config`."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
 from stpn.detection.build import build_vid_detector
@@ -29,17 +29,15 @@ class DetectorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown detector config keys {unknown}; known: {sorted(known)}")
-        if "class_names" not in data:
-            raise ValueError("detector config needs `class_names`")
-        data = dict(data)
-        for key in ("swin_kwargs", "head_kwargs"):  # JSON / YAML give lists where tuples are meant
-            data[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.get(key, {}).items()}
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> "DetectorConfig":
+        """Strict (:func:`stpn.strict_fields.from_dict`): unknown keys, a missing ``class_names``
+        and wrong types are one-line errors naming ``where``."""
+        from stpn.strict_fields import from_dict
+
+        config = from_dict(cls, data, where, kind="detector config")
+        tupled = {key: {k: tuple(v) if isinstance(v, list) else v for k, v in getattr(config, key).items()}
+                  for key in ("swin_kwargs", "head_kwargs")}  # JSON / YAML give lists where tuples are meant
+        return replace(config, **tupled)
 
 
 def build_from_config(config: DetectorConfig, weights: Optional[str] = None) -> VideoFasterRCNN:

@@ -7,7 +7,7 @@ checkpoint as a plain dict (:meth:`TrainConfig.to_dict`), so checkpoints load wi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 MILESTONE_UNITS = ("epoch", "iter")
@@ -131,10 +131,9 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error (they are usually typos)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys: {unknown}; known keys: {sorted(known)}")
-        return cls(**dict(data))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys (usually typos) and values of the wrong type
+        are one-line errors naming ``where`` (:func:`stpn.strict_fields.from_dict`)."""
+        from stpn.strict_fields import from_dict
+
+        return from_dict(cls, data, where, kind="TrainConfig")

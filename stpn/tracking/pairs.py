@@ -35,7 +35,7 @@ epoch, identical in a resumed run.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
@@ -96,12 +96,11 @@ class PairSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "PairSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown pair settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(data))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> "PairSettings":
+        """Strict: unknown keys and wrong types are one-line errors naming ``where``."""
+        from stpn.strict_fields import from_dict
+
+        return from_dict(cls, data, where, kind="pair settings")
 
 
 @dataclass
