@@ -27,6 +27,8 @@ def test_train_eval_detect(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--out", str(run)]) == 0
     assert (run / "model.safetensors").is_file() and (run / "detector.json").is_file()
+    saved = json.loads((run / "detector.json").read_text())["inference"]  # the eval section, saved
+    assert saved == {"mode": "per-video", "num_support": 3, "stride": 8, "test_size": None, "batch_size": 4}
     assert main(["eval", "--config", str(cfg), "--checkpoint", str(run), "--json", str(tmp_path / "d.json")]) == 0
     out = capsys.readouterr().out
     assert "AP50" in out and "AP50_degraded" in out

@@ -2,10 +2,16 @@
 
 A YAML config (``configs/*.yaml``) has four sections that map one-to-one onto the code:
 ``detector`` (:class:`~stpn.detection.config.DetectorConfig`), ``train``
-(:class:`~stpn.engine.TrainConfig`), ``data`` (where the dataset is, which frames are key frames
-of training clips — see :mod:`stpn.data.splits` — and how clips are made) and ``eval`` (how the
-detector runs on the validation videos); plus an optional ``pretrained`` backbone checkpoint (a
-local timm Swin file).
+(:class:`~stpn.engine.TrainConfig`), ``data`` (:class:`~stpn.detection.sections.DataConfig`:
+where the dataset is, which frames are key frames of training clips — see
+:mod:`stpn.data.splits` — and how clips are made) and ``eval``
+(:class:`~stpn.detection.sections.EvalConfig`: how the detector runs at test time); plus an
+optional ``pretrained`` backbone checkpoint (a local timm Swin file). Every section is checked.
+
+Test-time settings (:class:`~stpn.prompts.settings.InferenceSettings`): ``stpn train`` saves the
+defaults changed by the ``eval`` section with the model; ``stpn eval`` and ``stpn detect`` read
+them back, ``stpn eval`` applies its config's ``eval`` section on top, and the flags
+(``--mode``, ``--num-support``, ``--stride``, ``--test-size``, ``--batch-size``) come last.
 """
 from __future__ import annotations
 
@@ -16,60 +22,69 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpn.config_file import read_sections
+from stpn.detection.sections import SECTIONS, read_run_config, read_run_sections  # noqa: F401 (SECTIONS)
 from stpn.device_flags import add_device_flags
-
-SECTIONS = ("detector", "train", "data", "eval", "pretrained")
+from stpn.prompts.settings import MODES
 
 
 def load_run_config(path: str | Path) -> dict[str, Any]:
-    """Read and check a YAML run config; unknown sections are an error (typos do not pass)."""
-    return read_sections(path, SECTIONS, required=("detector", "data"))
+    """Read and check a YAML run config (unknown sections, unknown keys and wrong types are
+    errors); returns its sections as read."""
+    raw = read_run_sections(path)
+    read_run_config(path, raw)
+    return raw
 
 
-def _read_splits(data_cfg: dict, splits_key: str):
-    """The ``splits_key`` splits of the ``data`` section, concatenated, and their key frames
-    (``key_frames`` applies to training only; see :mod:`stpn.data.splits`)."""
+def _read_splits(data_cfg, which: str):
+    """The ``which`` (``"train"`` / ``"val"``) splits of the ``data`` section, concatenated, and
+    their key frames (``key_frames`` applies to training only; see :mod:`stpn.data.splits`)."""
     from stpn.data.splits import read_splits
 
-    key_frames = data_cfg.get("key_frames") if splits_key == "train_splits" else None
-    return read_splits(data_cfg["root"], data_cfg.get("format"), data_cfg[splits_key], key_frames)
+    key_frames = data_cfg.key_frames if which == "train" else None
+    return read_splits(data_cfg.root, data_cfg.format, data_cfg.splits(which), key_frames)
+
+
+def _settings(stored, args: argparse.Namespace, eval_cfg=None):
+    """The test-time settings: ``stored`` with the config's ``eval`` section, then the flags."""
+    settings = stored if eval_cfg is None else eval_cfg.apply(stored)
+    return settings.override(mode=args.mode, num_support=args.num_support, stride=args.stride,
+                             test_size=args.test_size, batch_size=args.batch_size)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from stpn.data.transforms import build_clip_transform
-    from stpn.detection.config import DetectorConfig, build_from_config
+    from stpn.detection.config import build_from_config
     from stpn.detection.run import train_detector
     from stpn.engine import TrainConfig
+    from stpn.prompts.settings import DEFAULT_INFERENCE
 
-    cfg = load_run_config(args.config)
-    detector_cfg = DetectorConfig.from_dict(cfg["detector"])
+    raw = read_run_sections(args.config)
+    cfg = read_run_config(args.config, raw)
     overrides = {**({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {}),
                  **({"device": args.device} if args.device else {})}
-    train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **overrides})
-    data_cfg = cfg["data"]
-    dataset, key_frames = _read_splits(data_cfg, "train_splits")
-    transform = build_clip_transform(True, tuple(data_cfg.get("train_sizes", range(480, 801, 32))),
-                                     max_size=data_cfg.get("max_size", 1333))
-    model = build_from_config(detector_cfg, weights=args.pretrained or cfg.get("pretrained"))
-    history = train_detector(model, detector_cfg, dataset, train_cfg, args.out, transform,
-                             max_offset=data_cfg.get("max_offset", 9), resume=args.resume, key_frames=key_frames)
+    train_cfg = TrainConfig.from_dict({**(raw.get("train") or {}), **overrides}, f"{args.config} `train`")
+    data_cfg = cfg.data
+    dataset, key_frames = _read_splits(data_cfg, "train")
+    transform = build_clip_transform(True, data_cfg.train_sizes, max_size=data_cfg.max_size)
+    model = build_from_config(cfg.detector, weights=args.pretrained or cfg.pretrained)
+    history = train_detector(model, cfg.detector, dataset, train_cfg, args.out, transform,
+                             max_offset=data_cfg.max_offset, resume=args.resume, key_frames=key_frames,
+                             inference=cfg.eval.apply(DEFAULT_INFERENCE))
     print(f"trained {history.end_iteration} iterations; run directory {args.out}")
     return 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from stpn.detection.run import load_detector, predict_dataset
+    from stpn.detection.run_files import load_inference_settings
     from stpn.engine.device import pick_device
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
 
-    cfg = load_run_config(args.config)
-    eval_cfg = cfg.get("eval", {})
-    dataset, _ = _read_splits(cfg["data"], "val_splits")
+    cfg = read_run_config(args.config)
+    dataset, _ = _read_splits(cfg.data, "val")
     model, _ = load_detector(args.checkpoint, pick_device(args.device))
-    detections, fps = predict_dataset(model, dataset, args.mode or eval_cfg.get("mode", "per-video"),
-                                      eval_cfg.get("num_support", 14), eval_cfg.get("stride", 8),
-                                      test_size=eval_cfg.get("test_size"), bf16=args.bf16)
+    settings = _settings(load_inference_settings(args.checkpoint), args, cfg.eval)
+    detections, fps = predict_dataset(model, dataset, settings=settings, bf16=args.bf16)
     report = detection_report(dataset, detections)
     print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
     if args.json:
@@ -81,31 +96,34 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_detect(args: argparse.Namespace) -> int:
     from stpn.data.video import VideoReader, VideoWriter, draw_boxes
     from stpn.detection.inference import detect_video
-    from stpn.detection.run import load_detector
+    from stpn.detection.run import frame_resizer, load_detector
+    from stpn.detection.run_files import load_inference_settings
     from stpn.engine.device import pick_device
     from tqdm import tqdm
 
     from stpn.data.clips import frame_to_tensor
 
     model, config = load_detector(args.checkpoint, pick_device(args.device))
+    settings = _settings(load_inference_settings(args.checkpoint), args)
     reader = VideoReader(args.video)
+    resize, scale = frame_resizer(reader.height, reader.width, settings.test_size)
     images: dict[int, Any] = {}  # frames read but not yet drawn (bounded by the mode's look-ahead)
 
     def tensors():
         for i, image in enumerate(reader):
             images[i] = image
-            yield frame_to_tensor(image)
+            yield resize(frame_to_tensor(image))
 
     # per-video prompts come from frames spread over the whole video: read it all first
-    frames = list(tensors()) if args.mode == "per-video" else tensors()
+    frames = list(tensors()) if settings.mode == "per-video" else tensors()
     writer = VideoWriter(args.out, reader.fps, (reader.width, reader.height)) if args.out else None
     records, start = [], time.perf_counter()
-    detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size,
-                              bf16=args.bf16)
+    detections = detect_video(model, frames, settings.mode, settings.num_support, settings.stride,
+                              settings.batch_size, bf16=args.bf16)
     for t, det in tqdm(detections, total=reader.frame_count or None, desc="detect", unit="frame"):
         image = images.pop(t)
         keep = det["scores"] >= args.score_thresh
-        boxes, scores, labels = det["boxes"][keep], det["scores"][keep], det["labels"][keep]
+        boxes, scores, labels = det["boxes"][keep] / scale, det["scores"][keep], det["labels"][keep]
         names = [config.class_names[int(i) - 1] for i in labels]
         records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
         if writer:
@@ -117,8 +135,17 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"video": str(args.video), "frames": records}))
         print(f"detections written to {args.json}")
-    print(f"{len(records)} frames in {seconds:.1f} s: {len(records) / max(seconds, 1e-9):.2f} frames/s ({args.mode} mode)")
+    print(f"{len(records)} frames in {seconds:.1f} s: {len(records) / max(seconds, 1e-9):.2f} frames/s ({settings.mode} mode)")
     return 0
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags overriding the test-time settings saved with the model (unset: the saved value)."""
+    parser.add_argument("--mode", choices=MODES, default=None, help="support-frame mode (default: as saved with the model)")
+    parser.add_argument("--num-support", type=int, default=None, help="K support frames")
+    parser.add_argument("--stride", type=int, default=None, help="S frames between support frames")
+    parser.add_argument("--test-size", type=int, default=None, help="short side to resize to (0: as read)")
+    parser.add_argument("--batch-size", type=int, default=None, help="key frames run together")
 
 
 def add_detection_commands(sub) -> None:
@@ -132,16 +159,13 @@ def add_detection_commands(sub) -> None:
     ev = sub.add_parser("eval", help="COCO AP, motion-speed and deterioration splits of a trained detector")
     ev.add_argument("--config", required=True)
     ev.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    ev.add_argument("--mode", choices=("per-video", "sliding", "causal"), default=None)
+    add_settings_flags(ev)
     ev.add_argument("--json", default=None, help="write detections as COCO result JSON")
     add_device_flags(ev)
     det = sub.add_parser("detect", help="detect objects in a video file")
     det.add_argument("video", help="any file PyAV can decode")
     det.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
-    det.add_argument("--mode", choices=("per-video", "sliding", "causal"), default="per-video")
-    det.add_argument("--num-support", type=int, default=14)
-    det.add_argument("--stride", type=int, default=8)
-    det.add_argument("--batch-size", type=int, default=4)
+    add_settings_flags(det)
     det.add_argument("--score-thresh", type=float, default=0.5)
     det.add_argument("--out", default=None, help="annotated mp4 to write")
     det.add_argument("--json", default=None, help="detections JSON to write")

@@ -22,6 +22,7 @@ from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.selsa_cache import SupportRoICache
 from stpn.engine.device import inference_autocast, model_device, step_under
+from stpn.prompts.settings import DEFAULT_INFERENCE
 from stpn.prompts.streaming import StreamingExtractor
 
 
@@ -59,10 +60,10 @@ class _Prepared(Sequence):
 def detect_video(
     model: VideoFasterRCNN,
     frames: Sequence[Tensor] | Iterable[Tensor],
-    mode: str = "per-video",
-    num_support: int = 14,
-    stride: int = 8,
-    batch_size: int = 4,
+    mode: str = DEFAULT_INFERENCE.mode,
+    num_support: int = DEFAULT_INFERENCE.num_support,
+    stride: int = DEFAULT_INFERENCE.stride,
+    batch_size: int = DEFAULT_INFERENCE.batch_size,
     prompt_frames: Optional[Sequence[Tensor]] = None,
     bf16: bool = False,
 ) -> Iterator[tuple[int, dict[str, Tensor]]]:

@@ -1,12 +1,12 @@
 """Train and evaluate a video detector: the functions behind ``stpn train`` / ``stpn eval`` and
-the demo. A run directory holds ``detector.json`` (what the model is), the engine's
-``checkpoint.pt`` and the final ``model.safetensors``."""
+the demo. A run directory holds ``detector.json`` (what the model is and how it runs at test
+time, :mod:`stpn.detection.run_files`), the engine's ``checkpoint.pt`` and the final
+``model.safetensors``."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from tqdm import tqdm
@@ -18,10 +18,12 @@ from stpn.detection.config import DetectorConfig, build_from_config
 from stpn.detection.data import collate_detection
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
+from stpn.detection.run_files import DETECTOR_FILE, read_detector_file, run_directory, write_detector_file
 from stpn.engine import TrainConfig, fit, make_train_loader
 from stpn.prompts.sampling import train_bilateral
+from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings
 
-DETECTOR_FILE = "detector.json"
+MAX_TEST_SIZE = 1333  # longest side after the test resize (the recipe's max_size)
 
 
 def train_detector(
@@ -34,17 +36,19 @@ def train_detector(
     max_offset: int = 9,
     resume: Optional[str] = None,
     key_frames: KeyFrames = "all",
+    inference: InferenceSettings = DEFAULT_INFERENCE,
 ):
     """Train on the ``key_frames`` of ``dataset`` (every frame by default; ``stpn train`` passes
     those of the config's key-frame lists, :mod:`stpn.data.splits`); each item carries two
     support frames, one from each side within ``±max_offset`` (the released training sampler).
+    ``inference``: the test-time settings saved in ``detector.json`` beside the model.
     Returns the engine's ``TrainHistory``."""
     if list(dataset.categories) != list(detector_config.class_names):
         raise ValueError(f"the dataset's classes {dataset.categories} differ from the detector's "
                          f"class_names {detector_config.class_names}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / DETECTOR_FILE).write_text(json.dumps(detector_config.to_dict(), indent=2))
+    write_detector_file(out_dir, detector_config, inference)
     clips = ClipDataset(dataset, train_bilateral(max_offset), transform=transform, key_frames=key_frames)
     loader = make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
     return fit(model, loader, train_config, out_dir, resume=resume)
@@ -54,11 +58,8 @@ def load_detector(path: str | Path, device: Optional[torch.device | str] = None)
     """A trained detector from a run directory (or its ``checkpoint.pt`` / ``model.safetensors``),
     in eval mode on ``device`` (default CPU)."""
     path = Path(path)
-    run_dir = path if path.is_dir() else path.parent
-    config_file = run_dir / DETECTOR_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} not found: is {run_dir} a run directory of `stpn train`?")
-    config = DetectorConfig.from_dict(json.loads(config_file.read_text()))
+    run_dir = run_directory(path)
+    config, _ = read_detector_file(run_dir)
     model = build_from_config(config)
     weights = path if path.is_file() else next(
         (run_dir / f for f in ("model.safetensors", "checkpoint.pt") if (run_dir / f).is_file()), None
@@ -75,34 +76,48 @@ def load_detector(path: str | Path, device: Optional[torch.device | str] = None)
     return model.to(device or "cpu").eval(), config
 
 
-def video_tensors(video, test_size: Optional[int] = None, max_size: int = 1333) -> tuple[list[torch.Tensor], float]:
+def frame_resizer(height: int, width: int, test_size: Optional[int], max_size: int = MAX_TEST_SIZE
+                ) -> tuple[Callable[[torch.Tensor], torch.Tensor], float]:
+    """``(resize, scale)`` for frames of ``height × width``: ``resize`` maps a ``(3, H, W)``
+    frame to short side ``test_size`` (long side at most ``max_size``; identity if ``None``),
+    and boxes on the resized frame divided by ``scale`` are in the original pixels."""
+    if test_size is None:
+        return (lambda frame: frame), 1.0
+    resize = ResizeShortSide(test_size, max_size)
+    size = resize.output_size(height, width, test_size)
+    if size == (height, width):
+        return (lambda frame: frame), 1.0
+    empty = {"boxes": torch.zeros(0, 4)}
+    return (lambda frame: resize(frame[None], empty)[0][0]), size[1] / width
+
+
+def video_tensors(video, test_size: Optional[int] = None, max_size: int = MAX_TEST_SIZE) -> tuple[list[torch.Tensor], float]:
     """A video's frames as ``(3, H, W)`` floats in [0, 1], resized so the short side is
     ``test_size`` (none if ``None``), and the scale applied (divide boxes by it to go back)."""
-    frames = [frame_to_tensor(load_frame(f)) for f in video.frames]
-    if test_size is None or not frames:
-        return frames, 1.0
-    resize = ResizeShortSide(test_size, max_size)
-    size = resize.output_size(video.height, video.width, test_size)
-    if size == (video.height, video.width):
-        return frames, 1.0
-    empty = {"boxes": torch.zeros(0, 4)}
-    return [resize(f[None], empty)[0][0] for f in frames], size[1] / video.width
+    resize, scale = frame_resizer(video.height, video.width, test_size, max_size)
+    return [resize(frame_to_tensor(load_frame(f))) for f in video.frames], scale
 
 
 @torch.no_grad()
 def predict_dataset(
     model: VideoFasterRCNN,
     dataset: VideoDataset,
-    mode: str = "per-video",
-    num_support: int = 14,
-    stride: int = 8,
-    batch_size: int = 4,
+    mode: Optional[str] = None,
+    num_support: Optional[int] = None,
+    stride: Optional[int] = None,
+    batch_size: Optional[int] = None,
     progress: bool = True,
     test_size: Optional[int] = None,
     prompt_videos: Optional[Sequence[int]] = None,
     bf16: bool = False,
+    settings: InferenceSettings = DEFAULT_INFERENCE,
 ) -> tuple[list[dict], float]:
     """Detections for every frame of every video, and the frames per second it ran at.
+
+    ``settings`` say how the detector runs (default :data:`~stpn.prompts.settings.DEFAULT_INFERENCE`;
+    ``stpn eval`` passes the ones saved with the model); ``mode`` / ``num_support`` / ``stride``
+    / ``batch_size`` / ``test_size`` override single fields when not ``None`` (``test_size=0``:
+    the frames' own resolution).
 
     Each detection dict: ``video_index``, ``frame_index``, ``boxes`` (N, 4) xyxy, ``scores``,
     ``labels`` (1-based), in the original frame's pixels (``test_size`` resizes the input).
@@ -110,17 +125,20 @@ def predict_dataset(
     prompts (an ablation: another video's prompts); default each video's own. The model runs
     on its own device (frames go there), under bf16 autocast with ``bf16``; the detections are
     CPU tensors."""
+    settings = settings.override(mode=mode, num_support=num_support, stride=stride, batch_size=batch_size,
+                                 test_size=test_size)
     model.eval()
     if prompt_videos is not None and len(prompt_videos) != len(dataset.videos):
         raise ValueError(f"prompt_videos has {len(prompt_videos)} entries for {len(dataset.videos)} videos")
     results, frames, seconds = [], 0, 0.0
     for v, video in enumerate(tqdm(dataset.videos, desc="detect", disable=not progress, leave=False)):
-        tensors, scale = video_tensors(video, test_size)
+        tensors, scale = video_tensors(video, settings.test_size)
         prompt_frames = None
         if prompt_videos is not None:
-            prompt_frames = video_tensors(dataset.videos[prompt_videos[v]], test_size)[0]
+            prompt_frames = video_tensors(dataset.videos[prompt_videos[v]], settings.test_size)[0]
         start = time.perf_counter()
-        for t, det in detect_video(model, tensors, mode, num_support, stride, batch_size, prompt_frames, bf16):
+        for t, det in detect_video(model, tensors, settings.mode, settings.num_support, settings.stride,
+                                   settings.batch_size, prompt_frames, bf16):
             det["boxes"] = det["boxes"] / scale
             results.append({"video_index": v, "frame_index": t, **det})
         seconds += time.perf_counter() - start

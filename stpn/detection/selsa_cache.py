@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from stpn.prompts.sampling import build_sampler
-from stpn.prompts.streaming import MODES
+from stpn.prompts.settings import DEFAULT_INFERENCE, check_mode
 
 
 class SupportRoICache:
@@ -38,14 +38,12 @@ class SupportRoICache:
         model,
         frames: Sequence[Tensor],
         image_size: tuple[int, int],
-        mode: str = "per-video",
-        num_support: int = 14,
-        stride: int = 8,
-        batch_size: int = 4,
+        mode: str = DEFAULT_INFERENCE.mode,
+        num_support: int = DEFAULT_INFERENCE.num_support,
+        stride: int = DEFAULT_INFERENCE.stride,
+        batch_size: int = DEFAULT_INFERENCE.batch_size,
     ) -> None:
-        mode = mode.replace("_", "-")
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        mode = check_mode(mode)
         self.model, self.frames, self.image_size = model, frames, tuple(image_size)
         self.sampler = build_sampler(mode, num_support, stride)
         self.batch_size = max(1, batch_size)

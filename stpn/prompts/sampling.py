@@ -16,6 +16,7 @@ never its own support unless the video has a single frame. The two exceptions, b
 
 Paper notation (§3): ``T = {t ± S·k, k = 1..K/2}``. For odd ``K`` the past side gets the extra
 frame (``ceil(K/2)`` past, ``floor(K/2)`` future); the paper assumes ``K`` even.
+Default ``K`` / ``S``: :data:`stpn.prompts.settings.DEFAULT_INFERENCE`.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ import math
 import random
 from typing import Callable, Optional
 
+from stpn.prompts.settings import DEFAULT_INFERENCE
+
+K_DEFAULT, S_DEFAULT = DEFAULT_INFERENCE.num_support, DEFAULT_INFERENCE.stride
 Sampler = Callable[..., list]
 
 
@@ -47,7 +51,7 @@ def clamp_support(index: int, t: int, length: int) -> int:
     return index
 
 
-def sliding(K: int = 6, S: int = 8) -> Sampler:
+def sliding(K: int = K_DEFAULT, S: int = S_DEFAULT) -> Sampler:
     """Symmetric window ``t - S·k`` (k = 1..ceil(K/2)) and ``t + S·k`` (k = 1..floor(K/2))."""
     _check_positive(K=K, S=S)
     past = [-S * k for k in range(math.ceil(K / 2), 0, -1)]
@@ -63,7 +67,7 @@ def sliding(K: int = 6, S: int = 8) -> Sampler:
     return sample
 
 
-def causal(K: int = 6, S: int = 8) -> Sampler:
+def causal(K: int = K_DEFAULT, S: int = S_DEFAULT) -> Sampler:
     """Past frames only, ``t - S·k`` for k = K..1 (oldest first), for live streams.
 
     Past indices below 0 clamp to frame 0; at ``t = 0`` the key frame is its own support.
@@ -79,7 +83,7 @@ def causal(K: int = 6, S: int = 8) -> Sampler:
     return sample
 
 
-def per_video(K: int = 14) -> Sampler:
+def per_video(K: int = K_DEFAULT) -> Sampler:
     """``K`` frames spread evenly over the whole video, independent of ``t``.
 
     Indices are ``round(linspace(0, length - 1, K))``: the first and last frame are included and
@@ -120,7 +124,7 @@ def train_bilateral(max_offset: int = 9) -> Sampler:
     return sample
 
 
-def build_sampler(mode: str, K: int = 6, S: int = 8, max_offset: int = 9) -> Sampler:
+def build_sampler(mode: str, K: int = K_DEFAULT, S: int = S_DEFAULT, max_offset: int = 9) -> Sampler:
     """Plain factory: ``mode`` is ``"sliding"``, ``"causal"``, ``"per-video"`` or ``"train"``."""
     mode = mode.replace("_", "-")
     if mode == "sliding":

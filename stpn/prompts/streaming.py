@@ -26,17 +26,10 @@ import torch
 from torch import Tensor
 
 from stpn.prompts.sampling import build_sampler
+from stpn.prompts.settings import DEFAULT_INFERENCE, check_mode
 from stpn.prompts.stpn import STPN
 
 Features = list[Tensor]
-MODES = ("per-video", "sliding", "causal")
-
-
-def _check_mode(mode: str) -> str:
-    mode = mode.replace("_", "-")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    return mode
 
 
 class StreamingExtractor:
@@ -45,7 +38,8 @@ class StreamingExtractor:
     Args:
         model: an :class:`~stpn.prompts.stpn.STPN` model (put it in eval mode yourself).
         mode: ``"per-video"``, ``"sliding"`` or ``"causal"``.
-        num_support: ``K``. ``stride``: ``S`` (ignored in per-video mode).
+        num_support: ``K``. ``stride``: ``S`` (ignored in per-video mode). Defaults:
+            :data:`~stpn.prompts.settings.DEFAULT_INFERENCE`.
         batch_size: key frames processed together (their missing embeddings, prompts and
             prompted passes each in one batched call). Results do not depend on it.
 
@@ -56,13 +50,13 @@ class StreamingExtractor:
     def __init__(
         self,
         model: STPN,
-        mode: str = "sliding",
-        num_support: int = 6,
-        stride: int = 8,
+        mode: str = DEFAULT_INFERENCE.mode,
+        num_support: int = DEFAULT_INFERENCE.num_support,
+        stride: int = DEFAULT_INFERENCE.stride,
         batch_size: int = 1,
     ) -> None:
         self.model = model
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.sampler = build_sampler(self.mode, num_support, stride)
         self.lookahead = stride * (num_support // 2) if self.mode == "sliding" else 0
         if batch_size < 1:
@@ -167,10 +161,11 @@ class StreamingExtractor:
 
 @torch.no_grad()
 def extract_naive(
-    model: STPN, frames: Sequence[Tensor], mode: str = "sliding", num_support: int = 6, stride: int = 8
+    model: STPN, frames: Sequence[Tensor], mode: str = DEFAULT_INFERENCE.mode,
+    num_support: int = DEFAULT_INFERENCE.num_support, stride: int = DEFAULT_INFERENCE.stride,
 ) -> list[Features]:
     """Reference: for every frame, run the backbone on all ``K`` support frames again."""
-    sampler = build_sampler(_check_mode(mode), num_support, stride)
+    sampler = build_sampler(check_mode(mode), num_support, stride)
     length = len(frames)
     out = []
     for t in range(length):
