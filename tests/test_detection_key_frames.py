@@ -1,4 +1,4 @@
-"""`stpn train` on the official key frames: VID key-frame list + DET image list (DESIGN.md §3)."""
+"""`stpn train` on the official key frames: VID key-frame list + DET image list (docs/design.md §3.5)."""
 from types import SimpleNamespace
 
 import pytest

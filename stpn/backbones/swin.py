@@ -1,7 +1,7 @@
 """Prompt-aware Swin Transformer (Liu et al., ICCV 2021) for STPN; loads timm weights unchanged.
 
 :class:`PromptSwin` *is* timm's ``SwinTransformer`` (same modules, same state-dict keys) with a
-prompted forward pass that follows the authors' released code (DESIGN.md §3):
+prompted forward pass that follows the authors' released code (docs/design.md §3.3):
 
 * prompts enter after patch embedding (no position information);
 * inside a stage the prompts and the patch tokens form one sequence ``[prompts; tokens]``

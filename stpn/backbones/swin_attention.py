@@ -1,4 +1,4 @@
-"""Shifted-window attention with prompts, the released STPN semantics (DESIGN.md §3).
+"""Shifted-window attention with prompts, the released STPN semantics (docs/design.md §3.3).
 
 The same ``P`` prompts are prepended to every window of their image; relative-position bias and
 shifted-window mask are zero for prompt rows and columns; each window produces its own prompt

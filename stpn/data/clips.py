@@ -3,7 +3,7 @@
 Support frames are chosen by a sampler from :mod:`stpn.prompts.sampling` (``train_bilateral``
 for training, ``sliding`` / ``causal`` / ``per_video`` for evaluation). A still image (a one-frame
 video, e.g. ImageNet DET) becomes a clip whose support frames are copies of itself, the
-convention of the released code (DESIGN.md §3). Clip augmentations: :mod:`stpn.data.transforms`.
+convention of the released code (docs/design.md §3.1). Clip augmentations: :mod:`stpn.data.transforms`.
 
 Labels are ``category_id + 1``: torchvision's detection heads reserve 0 for the background (see
 :mod:`stpn.detection.detector`), so label ``k`` means ``dataset.categories[k - 1]``.

@@ -17,7 +17,7 @@ Choices made here, and why:
   looked up in ``ImageSets/``, ``ImageSets/VID/`` and ``ImageSets/DET/``, because FGFA/MEGA and
   SELSA put these (unofficial) lists in different folders; a list found nowhere is an error
   naming the path, never a silent fall-back to all frames.
-* A VID list (``VID_train_15frames.txt``: 15 frames per video, the paper's recipe, DESIGN.md §3)
+* A VID list (``VID_train_15frames.txt``: 15 frames per video, the paper's recipe, docs/design.md §3.5)
   selects frames of the videos read from the split as usual, so a line naming a video or frame
   that is not in the dataset is an error naming that line (:func:`read_key_frames`).
 * A DET list (``DET_train_30classes.txt``) selects which still images are read at all: ILSVRC

@@ -125,7 +125,7 @@ def build_clip_transform(
     train: bool, train_sizes: Sequence[int] = tuple(range(480, 801, 32)), test_size: int = 600,
     max_size: int = 1333, color_jitter: float = 0.0,
 ) -> Compose:
-    """The recipe's pipeline (DESIGN.md §3): training flips and resizes to a random short side in
+    """The recipe's pipeline (docs/design.md §3.5): training flips and resizes to a random short side in
     480–800 (max 1333), testing resizes to 600. ``color_jitter > 0`` adds brightness / contrast /
     saturation jitter of that strength (not in the released recipe; off by default)."""
     if not train:

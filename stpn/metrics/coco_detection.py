@@ -1,4 +1,4 @@
-"""Video object detection metrics through pycocotools' COCOeval (DESIGN.md §5).
+"""Video object detection metrics through pycocotools' COCOeval (docs/design.md §5).
 
 * COCO AP, AP50, AP75, AP_S / AP_M / AP_L over all frames (bbox, maxDets 100);
 * AP50 per FGFA motion-speed group, the other groups' ground truth ignored;

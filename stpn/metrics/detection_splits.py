@@ -1,6 +1,6 @@
 """Which ground truth and which frames each split of the detection report looks at.
 
-* Motion speed (FGFA, DESIGN.md §5): every object instance gets a speed group from its track's
+* Motion speed (FGFA, docs/design.md §5): every object instance gets a speed group from its track's
   motion IoU over frames ``t ± 10`` (:mod:`stpn.metrics.motion_speed`). The split for group ``g``
   keeps all frames and ignores the ground truth of the other groups.
 * Deterioration: a frame is *degraded* if a frame-wide deterioration or one on any of its objects

@@ -1,4 +1,4 @@
-"""GOT-10k metrics, exactly as the got10k toolkit computes them (DESIGN.md §5).
+"""GOT-10k metrics, exactly as the got10k toolkit computes them (docs/design.md §5).
 
 Per sequence of ``N`` frames the tracker gives a box for every frame (frame 0 is the given
 initial box). A frame *counts* when it is not frame 0 and its ``cover`` label (visible share in

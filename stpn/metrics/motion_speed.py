@@ -1,4 +1,4 @@
-"""FGFA motion-speed split (DESIGN.md §5), computed from ground-truth tracks.
+"""FGFA motion-speed split (docs/design.md §5), computed from ground-truth tracks.
 
 An object's motion IoU in frame ``t`` is the mean IoU of its box with the same track's boxes in
 frames ``t - 10 .. t + 10`` (excluding ``t``; frames where the track is absent are skipped).

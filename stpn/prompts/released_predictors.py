@@ -1,5 +1,5 @@
 """The predictors of the authors' released code, which differ from the paper's text
-(DESIGN.md §3). With ``d = 96`` (Swin-T's first-stage width) they add the 0.11M / 0.07M
+(docs/design.md §3.2). With ``d = 96`` (Swin-T's first-stage width) they add the 0.11M / 0.07M
 parameters behind the paper's 45.01M / 44.96M detector totals.
 
 Same interface as :mod:`stpn.prompts.predictors`: ``forward(support (B, K, N, d_L),

@@ -10,7 +10,7 @@ same support frame may appear several times, every index is in range, and the ke
 never its own support unless the video has a single frame. The two exceptions, by design:
 
 * :func:`causal` at ``t = 0`` has no past frame at all and returns copies of the key frame (the
-  same convention as training on still images, DESIGN.md §3);
+  same convention as training on still images, docs/design.md §3.1);
 * :func:`per_video` does not depend on ``t`` (prompts are predicted once per video and reused for
   every frame, the authors' released test mode), so it may contain the key frame.
 

@@ -1,4 +1,4 @@
-"""ImageNet DET still images (used beside VID for training, DESIGN.md §3), read as one-frame
+"""ImageNet DET still images (used beside VID for training, docs/design.md §3.5), read as one-frame
 videos::
 
     root/Data/DET/<split>/<image>.JPEG
