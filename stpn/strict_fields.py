@@ -35,6 +35,8 @@ def describe(tp: Any) -> str:
         return "anything"
     if origin in (Union, types.UnionType):
         return " or ".join("null" if a is type(None) else describe(a) for a in args)
+    if tp in (tuple, list):
+        return "a list"
     if origin in (tuple, list):
         if origin is tuple and args and args[-1] is not Ellipsis:
             return f"a list of {len(args)} ({', '.join(describe(a) for a in args)})"
@@ -137,16 +139,24 @@ def check_kwargs(
     where: str = "",
     skip: tuple[str, ...] = (),
     extra: Optional[type] = None,
-    kind: str = "",
+    kind: str = "keys",
+    section: Optional[str] = None,
 ) -> dict[str, Any]:
     """``data`` checked as keyword arguments of ``target`` (a dataclass or a function), converted.
 
     ``where``: what the message names, e.g. ``"configs/x.yaml `train`"``. ``skip``: parameters
     that ``data`` may not set (they are not part of the file). ``extra``: a dataclass whose fields
     are accepted as well (for a ``**kwargs`` that goes to it). Required parameters must be present.
-    ``kind`` names the settings in the unknown-key message (``unknown TrainConfig keys``).
+    ``kind`` names the keys in the unknown-key message (``unknown TrainConfig keys [...]``).
+    ``section``: the YAML section ``data`` comes from; messages then read
+    ``file: unknown `section` keys [...]`` and ``file: `section.key` must be ...``.
     """
     prefix = f"{where}: " if where else ""
+    if section is not None:
+        kind = f"`{section}` keys"
+    dotted = (lambda k: f"{section}.{k}") if section is not None else (lambda k: k)
+    if section is not None and not isinstance(data, Mapping):
+        raise ValueError(f"{prefix}section `{section}` must be a mapping of settings, got {_shown(data)}")
     if not isinstance(data, Mapping):
         raise ValueError(f"{prefix}expected a mapping of settings, got {_shown(data)}")
     params = {k: v for k, v in _parameters(target).items() if k not in skip}
@@ -154,30 +164,32 @@ def check_kwargs(
         params.update({k: (tp, False) for k, (tp, _) in _parameters(extra).items() if k not in params})
     unknown = sorted(str(k) for k in data if k not in params)
     if unknown:
-        raise ValueError(f"{prefix}unknown {kind + ' ' if kind else ''}keys {unknown}; known: {', '.join(sorted(params))}")
+        raise ValueError(f"{prefix}unknown {kind} {unknown}; known: {', '.join(sorted(params))}")
     missing = [k for k, (_, required) in params.items() if required and k not in data]
     if missing:
-        raise ValueError(f"{prefix}missing {', '.join(f'`{k}`' for k in missing)}")
+        raise ValueError(f"{prefix}missing {', '.join(f'`{dotted(k)}`' for k in missing)}")
     out = {}
     for key, value in data.items():
         tp = params[key][0]
         try:
             out[key] = check_value(value, tp)
         except _Mismatch:
-            raise ValueError(f"{prefix}`{key}` must be {describe(tp)}, got {_shown(value)}") from None
+            raise ValueError(f"{prefix}`{dotted(key)}` must be {describe(tp)}, got {_shown(value)}") from None
         if dataclasses.is_dataclass(tp) and isinstance(out[key], Mapping):
-            out[key] = from_dict(tp, out[key], f"{where} `{key}`".strip())
+            out[key] = from_dict(tp, out[key], where, section=dotted(key))
     return out
 
 
-def from_dict(cls: type[T], data: Any, where: str = "", skip: tuple[str, ...] = (), kind: str = "") -> T:
+def from_dict(cls: type[T], data: Any, where: str = "", skip: tuple[str, ...] = (), kind: str = "keys",
+              section: Optional[str] = None) -> T:
     """``cls(**data)`` after :func:`check_kwargs`; a ``ValueError`` of ``cls``'s own checks
-    (``__post_init__``) is prefixed with ``where``."""
-    kwargs = check_kwargs(cls, data, where, skip, kind=kind)
+    (``__post_init__``) is prefixed with ``where`` (and the section)."""
+    kwargs = check_kwargs(cls, data, where, skip, kind=kind, section=section)
     try:
         return cls(**kwargs)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}" if where else str(exc)) from None
+        place = f"{where} `{section}`" if section is not None else where
+        raise ValueError(f"{place.strip()}: {exc}" if place else str(exc)) from None
 
 
 def _shown(value: Any) -> str:

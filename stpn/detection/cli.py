@@ -62,7 +62,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = read_run_config(args.config, raw)
     overrides = {**({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {}),
                  **({"device": args.device} if args.device else {})}
-    train_cfg = TrainConfig.from_dict({**(raw.get("train") or {}), **overrides}, f"{args.config} `train`")
+    train_cfg = TrainConfig.from_dict({**(raw.get("train") or {}), **overrides}, args.config, section="train")
     data_cfg = cfg.data
     dataset, key_frames = _read_splits(data_cfg, "train")
     transform = build_clip_transform(True, data_cfg.train_sizes, max_size=data_cfg.max_size)

@@ -29,12 +29,12 @@ class DetectorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "") -> "DetectorConfig":
+    def from_dict(cls, data: dict[str, Any], where: str = "", section: Optional[str] = None) -> "DetectorConfig":
         """Strict (:func:`stpn.strict_fields.from_dict`): unknown keys, a missing ``class_names``
         and wrong types are one-line errors naming ``where``."""
         from stpn.strict_fields import from_dict
 
-        config = from_dict(cls, data, where, kind="detector config")
+        config = from_dict(cls, data, where, kind="detector config keys", section=section)
         tupled = {key: {k: tuple(v) if isinstance(v, list) else v for k, v in getattr(config, key).items()}
                   for key in ("swin_kwargs", "head_kwargs")}  # JSON / YAML give lists where tuples are meant
         return replace(config, **tupled)

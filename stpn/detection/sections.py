@@ -99,10 +99,10 @@ def read_run_config(path: str | Path, raw: Optional[dict[str, Any]] = None) -> R
     if pretrained is not None and not isinstance(pretrained, str):
         raise ValueError(f"{path}: `pretrained` must be a checkpoint path (a string), got {pretrained!r}")
     return RunConfig(
-        detector=DetectorConfig.from_dict(data["detector"], f"{path} `detector`"),
-        data=from_dict(DataConfig, data["data"], f"{path} `data`"),
-        train=None if data.get("train") is None else from_dict(TrainConfig, data["train"], f"{path} `train`"),
-        eval=from_dict(EvalConfig, data.get("eval") or {}, f"{path} `eval`"),
+        detector=DetectorConfig.from_dict(data["detector"], str(path), section="detector"),
+        data=from_dict(DataConfig, data["data"], str(path), section="data"),
+        train=None if data.get("train") is None else TrainConfig.from_dict(data["train"], str(path), section="train"),
+        eval=from_dict(EvalConfig, {} if data.get("eval") is None else data["eval"], str(path), section="eval"),
         pretrained=pretrained,
     )
 

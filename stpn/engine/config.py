@@ -131,9 +131,9 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "", section: Optional[str] = None) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; unknown keys (usually typos) and values of the wrong type
         are one-line errors naming ``where`` (:func:`stpn.strict_fields.from_dict`)."""
         from stpn.strict_fields import from_dict
 
-        return from_dict(cls, data, where, kind="TrainConfig")
+        return from_dict(cls, data, where, kind="TrainConfig keys", section=section)

@@ -62,8 +62,11 @@ class TrackerConfig:
         unknown = sorted(set(data) - {"format", "model", "online"})
         if unknown:
             raise ValueError(f"{source}: unknown keys {unknown}; known: format, model, online")
-        model = {k: tuple(v) if isinstance(v, list) else v for k, v in data["model"].items() if k != "weights"}
-        online = data.get("online") or {}
+        from stpn.tracking.sections import check_model, check_online
+
+        model = check_model({k: v for k, v in data["model"].items() if k != "weights"}, source, "model")
+        model = {k: tuple(v) if isinstance(v, list) else v for k, v in model.items()}
+        online = {} if data.get("online") is None else data["online"]
         if not isinstance(online, dict):
             raise ValueError(f"{source}: `online` must be an object of OnlineTracker arguments")
         return cls(model, dict(online))

@@ -31,9 +31,6 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
-RUNTIME_SETTINGS = ("model", "device", "bf16")  # OnlineTracker arguments that tracker.json never holds
-
-
 def runtime_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``device`` and ``bf16`` of the OnlineTracker from ``--device`` / ``--bf16``."""
     from stpn.engine.device import pick_device
@@ -42,16 +39,10 @@ def runtime_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def online_settings(config_online: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """``tracker.json``'s online section with the command-line overrides applied."""
-    import inspect
+    """``tracker.json``'s online section (checked) with the command-line overrides applied."""
+    from stpn.tracking.sections import check_online
 
-    from stpn.tracking.online import OnlineTracker
-
-    known = set(inspect.signature(OnlineTracker).parameters) - set(RUNTIME_SETTINGS)
-    unknown = sorted(set(config_online) - known)
-    if unknown:
-        raise ValueError(f"tracker.json `online` has unknown settings {unknown}; known: {', '.join(sorted(known))}")
-    settings = dict(config_online)
+    settings = check_online(config_online, "tracker.json `online`")
     for key in ("search_factor", "update_interval", "num_support", "support_stride"):
         value = getattr(args, key, None)
         if value is not None:

@@ -96,11 +96,11 @@ class PairSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> "PairSettings":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "", section: Optional[str] = None) -> "PairSettings":
         """Strict: unknown keys and wrong types are one-line errors naming ``where``."""
         from stpn.strict_fields import from_dict
 
-        return from_dict(cls, data, where, kind="pair settings")
+        return from_dict(cls, data, where, kind="pair settings", section=section)
 
 
 @dataclass

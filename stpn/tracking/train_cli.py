@@ -28,19 +28,15 @@ from typing import Any
 from stpn.config_file import read_sections
 
 SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_pairs", "loss", "online")
-DATA_KEYS = ("root", "split", "samples_per_epoch", "num_workers")
-LOSS_KEYS = ("giou_weight", "l1_weight", "corner_weight")
 
 
 def load_track_config(path: str | Path) -> dict[str, Any]:
-    """Read and check a tracker training config; unknown sections and keys are errors."""
+    """Read and check a tracker training config: unknown sections, unknown keys and values of
+    the wrong type are errors (:mod:`stpn.tracking.sections`)."""
+    from stpn.tracking.sections import check_track_config
+
     data = read_sections(path, SECTIONS, required=("model", "data", "stage1"))
-    if "weights" in data["model"]:
-        raise ValueError(f"{path}: put the backbone checkpoint in `pretrained`, not model.weights")
-    for section, known in (("data", DATA_KEYS), ("loss", LOSS_KEYS)):
-        bad = sorted(set(data.get(section) or {}) - set(known))
-        if bad:
-            raise ValueError(f"{path}: unknown `{section}` keys {bad}; known: {', '.join(known)}")
+    check_track_config(path, data)
     return data
 
 
@@ -65,8 +61,8 @@ def run_train_track(args: argparse.Namespace) -> int:
     length = {"max_iters": args.max_iters, "epochs": None, "milestones": []} if args.max_iters else {}
     if args.device:
         length["device"] = args.device
-    stage1 = TrainConfig.from_dict({**cfg["stage1"], **length})
-    stage2 = TrainConfig.from_dict({**cfg["stage2"], **length}) if cfg.get("stage2") else None
+    stage1 = TrainConfig.from_dict({**cfg["stage1"], **length}, args.config, section="stage1")
+    stage2 = TrainConfig.from_dict({**cfg["stage2"], **length}, args.config, section="stage2") if cfg.get("stage2") else None
     data = cfg["data"]
     sequences = read_sequences(args.data or data["root"], data.get("split", "train"))
     model_kwargs = dict(cfg["model"])
