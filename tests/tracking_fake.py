@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from stpn.data.types import FrameAnnotation, Instance, Video
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from stpn.data.formats import DatasetFormatError, ProblemLog, dataset_splits, detect_format, read_dataset
 from stpn.data.formats.frame_files import image_size
 from stpn.data.types import DETERIORATIONS, VideoDataset
-from stpn.metrics.motion_speed import SPEED_GROUPS, motion_ious, speed_group
+from stpn.data.motion_speed import SPEED_GROUPS, motion_ious, speed_group
 
 
 @dataclass

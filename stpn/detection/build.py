@@ -14,7 +14,7 @@ from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.neck import NormFPN
 from stpn.detection.selsa import make_selsa_roi_heads
 from stpn.detection.selsa_detector import SelsaFasterRCNN
-from stpn.prompts.build import build_predictor
+from stpn.prompts.build import build_predictor, canonical_predictor
 from stpn.prompts.stpn import STPN
 
 FPN_LEVELS = ("0", "1", "2", "3")
@@ -84,7 +84,8 @@ def build_vid_detector(
 ) -> VideoFasterRCNN:
     """Faster R-CNN + FPN on a prompt-aware Swin; ``predictor=None`` gives the per-frame
     baseline, otherwise one of ``"relation"`` (released "att", the default), ``"topk"``
-    (released "avg"), ``"transformer"`` or ``"mixer"`` (the paper's).
+    (released "avg"), ``"transformer"`` or ``"mixer"`` (the paper's); the released names
+    ``"att"`` / ``"avg"`` are accepted (:data:`stpn.prompts.build.PREDICTOR_ALIASES`).
 
     ``weights``: a local timm Swin checkpoint for the backbone (ImageNet pre-training).
     ``support_grad``: let gradients reach the support frames' pass too (default off, as the
@@ -101,6 +102,7 @@ def build_vid_detector(
     backbone = build_swin(variant, weights=weights, **(swin_kwargs or {}))
     extractor = backbone
     if predictor is not None:
+        predictor = canonical_predictor(predictor)
         extra = {}
         if predictor == "mixer":
             grid = tuple(support_grid or (7, 7))

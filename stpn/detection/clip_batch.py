@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ClipBatch", "make_clip_batch"]
 
 
 @dataclass

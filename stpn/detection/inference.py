@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import torch
 from torch import Tensor
 
-from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.selsa_cache import SupportRoICache
 from stpn.engine.device import inference_autocast, model_device, step_under

@@ -34,7 +34,7 @@ from pycocotools.cocoeval import COCOeval
 from stpn.data.types import VideoDataset
 from stpn.metrics.coco_format import IgnoreFn, coco_ground_truth, coco_results, image_ids, save_coco_results
 from stpn.metrics.detection_splits import deterioration_subsets, ignore_other_speeds, speed_groups
-from stpn.metrics.motion_speed import SPEED_GROUPS
+from stpn.data.motion_speed import SPEED_GROUPS
 
 __all__ = ["STAT_NAMES", "IgnoreAwareCOCOeval", "coco_stats", "evaluate_detections", "detection_report",
            "format_table", "save_coco_results"]

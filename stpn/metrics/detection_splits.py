@@ -1,7 +1,7 @@
 """Which ground truth and which frames each split of the detection report looks at.
 
 * Motion speed (FGFA, docs/design.md §5): every object instance gets a speed group from its track's
-  motion IoU over frames ``t ± 10`` (:mod:`stpn.metrics.motion_speed`). The split for group ``g``
+  motion IoU over frames ``t ± 10`` (:mod:`stpn.data.motion_speed`). The split for group ``g``
   keeps all frames and ignores the ground truth of the other groups.
 * Deterioration: a frame is *degraded* if a frame-wide deterioration or one on any of its objects
   hit it, *clean* otherwise; the subset of a deterioration kind is the frames that kind hit.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from stpn.data.types import Instance, VideoDataset
 from stpn.metrics.coco_format import IgnoreFn
-from stpn.metrics.motion_speed import SPEED_GROUPS, motion_ious, speed_group
+from stpn.data.motion_speed import SPEED_GROUPS, motion_ious, speed_group
 
 Frame = tuple[int, int]  # (video index, frame index)
 

@@ -10,6 +10,18 @@ from stpn.prompts.predictors import MixerPredictor, TransformerPredictor
 from stpn.prompts.released_predictors import RelationPredictor, TopKAveragePredictor
 
 PREDICTORS = ("transformer", "mixer", "relation", "topk")
+# the authors' released code names the two released predictors "att" and "avg"
+PREDICTOR_ALIASES = {"att": "relation", "avg": "topk"}
+
+
+def canonical_predictor(name: str) -> str:
+    """``name`` with a released alias (``att``, ``avg``) replaced by ours; unknown names are a
+    ``ValueError`` listing the choices."""
+    name = PREDICTOR_ALIASES.get(name, name)
+    if name not in PREDICTORS:
+        choices = ", ".join(PREDICTORS) + f" (or the released {', '.join(PREDICTOR_ALIASES)})"
+        raise ValueError(f"unknown predictor {name!r}; choose one of {choices}")
+    return name
 
 
 def build_predictor(
@@ -24,7 +36,7 @@ def build_predictor(
 
     Args:
         name: ``"transformer"`` / ``"mixer"`` (the paper's eq. 2–4 / 5–7) or ``"relation"`` /
-            ``"topk"`` (the authors' released "att" / "avg").
+            ``"topk"`` (the authors' released "att" / "avg"; those names work too).
         support_dim: width ``d_L`` of the support embeddings (``backbone.support_dim``).
         prompt_dim: width ``d`` of the prompts (``backbone.prompt_dims[0]`` for shallow STPN).
         num_prompts: ``N_P``.
@@ -35,6 +47,7 @@ def build_predictor(
             ``mlp_ratio`` (transformer), ``num_tokens`` / ``token_hidden`` / ``channel_hidden``
             (mixer).
     """
+    name = canonical_predictor(name)
     if name == "transformer":
         predictor = TransformerPredictor(support_dim, prompt_dim, num_prompts, **kwargs)
     elif name == "mixer":

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Optional
 
 from stpn.backbones.cvt import default_activation, load_cvt_weights, resolve_spec
-from stpn.prompts.build import build_predictor
+from stpn.prompts.build import build_predictor, canonical_predictor
 from stpn.tracking.heads import CornerHead, ScoreHead
 from stpn.tracking.mixed_attention import MixedAttentionCvT
 from stpn.tracking.model import MixFormer
@@ -13,8 +13,6 @@ from stpn.tracking.model import MixFormer
 # "tiny": a CPU-trainable toy for tests and the built-in benchmark (not a published model)
 TINY = dict(embed_dim=(16, 32, 64), num_heads=(1, 2, 2), depth=(1, 1, 2))
 VARIANTS = ("cvt-13", "cvt-21", "cvt-w24", "tiny")
-# the released STPN code's predictor names → ours
-PREDICTOR_ALIASES = {"att": "relation", "avg": "topk"}
 HEAD_CHANNELS = 384  # MixFormer's HEAD_DIM default (tiny: 32)
 
 
@@ -63,7 +61,7 @@ def build_mixformer(
     score_head = ScoreHead(dim)
     dvp = None
     if stpn:
-        name = PREDICTOR_ALIASES.get(predictor, predictor)
+        name = canonical_predictor(predictor)
         stride = backbone.feature_info[-1]["reduction"]
         options = {"num_tokens": (search_size // stride) ** 2} if name == "mixer" else {}
         dvp = build_predictor(name, dim, backbone.prompt_dims[0], backbone.required_num_prompts, **options)

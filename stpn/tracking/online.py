@@ -44,7 +44,7 @@ import torch
 from torch import Tensor
 
 from stpn.data.clips import frame_to_tensor
-from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from stpn.engine.device import inference_autocast
 from stpn.prompts.sampling import causal
 from stpn.tracking.crops import check_box, clip_box_xywh, crop_images, crop_window, xyxy_to_xywh

@@ -44,7 +44,7 @@ from torch.utils.data import Dataset
 
 from stpn.data.clips import frame_to_tensor
 from stpn.data.types import FrameSource, load_frame
-from stpn.detection.clip_batch import IMAGENET_MEAN, IMAGENET_STD  # the online tracker's normalisation too
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD  # the online tracker's normalisation too
 from stpn.engine.rng import derive_seed
 from stpn.prompts.sampling import causal
 from stpn.tracking.crops import CropWindow, crop_images, crop_window, jitter_box, xywh_to_xyxy
