@@ -77,14 +77,18 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from stpn.detection.run import load_detector, predict_dataset
     from stpn.detection.run_files import load_inference_settings
+    from stpn.engine import init_distributed
     from stpn.engine.device import pick_device
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
 
     cfg = read_run_config(args.config)
     dataset, _ = _read_splits(cfg.data, "val")
+    init_distributed()  # under torchrun: the videos are shared out, rank 0 reports
     model, _ = load_detector(args.checkpoint, pick_device(args.device))
     settings = _settings(load_inference_settings(args.checkpoint), args, cfg.eval)
     detections, fps = predict_dataset(model, dataset, settings=settings, bf16=args.bf16)
+    if detections is None:
+        return 0
     report = detection_report(dataset, detections)
     print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
     if args.json:

@@ -19,7 +19,7 @@ from stpn.detection.data import collate_detection
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
 from stpn.detection.run_files import DETECTOR_FILE, read_detector_file, run_directory, write_detector_file
-from stpn.engine import TrainConfig, fit, make_train_loader
+from stpn.engine import TrainConfig, evaluate_sharded, fit, is_main_process, make_train_loader
 from stpn.prompts.sampling import train_bilateral
 from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings
 
@@ -111,8 +111,13 @@ def predict_dataset(
     prompt_videos: Optional[Sequence[int]] = None,
     bf16: bool = False,
     settings: InferenceSettings = DEFAULT_INFERENCE,
-) -> tuple[list[dict], float]:
+) -> tuple[Optional[list[dict]], Optional[float]]:
     """Detections for every frame of every video, and the frames per second it ran at.
+
+    Under ``torchrun`` the videos are shared out across the processes (whole videos,
+    :func:`stpn.engine.evaluate_sharded`) and gathered on rank 0, which gets the result; the
+    other ranks get ``(None, None)``. The frames per second are over the time spent in the
+    detector, summed over all videos (so they do not grow with the number of processes).
 
     ``settings`` say how the detector runs (default :data:`~stpn.prompts.settings.DEFAULT_INFERENCE`;
     ``stpn eval`` passes the ones saved with the model); ``mode`` / ``num_support`` / ``stride``
@@ -130,17 +135,25 @@ def predict_dataset(
     model.eval()
     if prompt_videos is not None and len(prompt_videos) != len(dataset.videos):
         raise ValueError(f"prompt_videos has {len(prompt_videos)} entries for {len(dataset.videos)} videos")
-    results, frames, seconds = [], 0, 0.0
-    for v, video in enumerate(tqdm(dataset.videos, desc="detect", disable=not progress, leave=False)):
+    bar = tqdm(total=len(dataset.videos), desc="detect", disable=not (progress and is_main_process()), leave=False)
+
+    def run(v: int) -> tuple[list[dict], int, float]:
+        video = dataset.videos[v]
         tensors, scale = video_tensors(video, settings.test_size)
         prompt_frames = None
         if prompt_videos is not None:
             prompt_frames = video_tensors(dataset.videos[prompt_videos[v]], settings.test_size)[0]
-        start = time.perf_counter()
+        start, out = time.perf_counter(), []
         for t, det in detect_video(model, tensors, settings.mode, settings.num_support, settings.stride,
                                    settings.batch_size, prompt_frames, bf16):
             det["boxes"] = det["boxes"] / scale
-            results.append({"video_index": v, "frame_index": t, **det})
-        seconds += time.perf_counter() - start
-        frames += len(tensors)
-    return results, frames / max(seconds, 1e-9)
+            out.append({"video_index": v, "frame_index": t, **det})
+        bar.update(1)
+        return out, len(tensors), time.perf_counter() - start
+
+    per_video = evaluate_sharded(list(range(len(dataset.videos))), run, [len(v) for v in dataset.videos])
+    bar.close()
+    if per_video is None:  # not rank 0: its videos went to rank 0
+        return None, None
+    frames, seconds = sum(n for _, n, _ in per_video), sum(s for _, _, s in per_video)
+    return [det for dets, _, _ in per_video for det in dets], frames / max(seconds, 1e-9)
