@@ -1,6 +1,5 @@
 """Every YAML section and JSON run file is checked by the one strict reader: unknown keys,
 values of the wrong type and missing keys are one-line errors naming the file, key and type."""
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union

@@ -4,7 +4,6 @@ CI has no GPU, so the model is put on PyTorch's ``meta`` device: a frame or supp
 on the CPU meets meta weights and the first layer fails. The heads (data-dependent ops that
 ``meta`` cannot run) are replaced by stand-ins that assert what reaches them.
 """
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stpn.detection.sections import SECTIONS, read_run_config, read_run_sections  # noqa: F401 (SECTIONS)
+from stpn.detection.sections import read_run_config, read_run_sections
 from stpn.device_flags import add_device_flags
 from stpn.prompts.settings import MODES
 

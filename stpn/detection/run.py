@@ -18,7 +18,7 @@ from stpn.detection.config import DetectorConfig, build_from_config
 from stpn.detection.data import collate_detection
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
-from stpn.detection.run_files import DETECTOR_FILE, read_detector_file, run_directory, write_detector_file
+from stpn.detection.run_files import read_detector_file, run_directory, write_detector_file
 from stpn.engine import TrainConfig, evaluate_sharded, fit, is_main_process, make_train_loader
 from stpn.prompts.sampling import train_bilateral
 from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings

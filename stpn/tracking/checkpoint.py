@@ -62,7 +62,7 @@ class TrackerConfig:
         unknown = sorted(set(data) - {"format", "model", "online"})
         if unknown:
             raise ValueError(f"{source}: unknown keys {unknown}; known: format, model, online")
-        from stpn.tracking.sections import check_model, check_online
+        from stpn.tracking.sections import check_model
 
         model = check_model({k: v for k, v in data["model"].items() if k != "weights"}, source, "model")
         model = {k: tuple(v) if isinstance(v, list) else v for k, v in model.items()}
