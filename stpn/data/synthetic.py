@@ -1,8 +1,8 @@
 """The built-in degraded-video benchmark: moving textured objects over real-image backgrounds, with
 bursts of the deteriorations STPN is meant to withstand.
 
-Every video has 2–4 objects of the six classes in :data:`CATEGORIES` (told apart only by shape
-*and* texture together, colours random: :mod:`.synthetic_objects`) that move at slow, medium or
+Every video has 2–4 objects of the three classes in :data:`CATEGORIES` (told apart only by their
+surface texture; outline and colours random: :mod:`.synthetic_objects`) that move at slow, medium or
 fast speeds, change scale, spin a little and hide one another (:mod:`.synthetic_motion`), over a
 frame of a real clip seen through a panning, zooming camera (:mod:`.synthetic_scene`). Bursts of
 2–5 frames of motion blur, occlusion, defocus, noise, JPEG compression or low light strike now
@@ -21,7 +21,7 @@ and the burst layout use separate streams: a video at severity 0 is the same vid
 deteriorations (its other frames are pixel-identical).
 
 ``single_class=True`` gives every object of a video the class of its first object, all other
-draws unchanged (the same videos, relabelled and redrawn in that class's shape and texture).
+draws unchanged (the same videos, relabelled and redrawn in that class's texture).
 Most ImageNet VID videos show objects of one category, and this is the setting in which a
 video-level cue (STPN's prompts are a few tokens for the whole frame) can name the objects on a
 degraded frame; the built-in demo uses it (``stpn demo``). The default keeps independent classes.
@@ -41,9 +41,10 @@ from stpn.data.synthetic_render import DrawnFrame, draw_frame
 from stpn.data.synthetic_scene import sample_camera
 from stpn.data.types import FrameAnnotation, Instance, Video, VideoDataset
 
-__all__ = ["CATEGORIES", "SEVERITY_DEFAULT", "generate_video", "iter_videos", "generate_dataset"]
+__all__ = ["CATEGORIES", "GENERATOR_VERSION", "SEVERITY_DEFAULT", "generate_video", "iter_videos", "generate_dataset"]
 
 SEVERITY_DEFAULT = 1.0
+GENERATOR_VERSION = 2  # bumped whenever the same (seed, index) draws a different video; part of cache keys
 OBJECTS_PER_VIDEO = (2, 4)  # inclusive
 MIN_VISIBLE_SHARE = 0.05
 MIN_SIZE = 48

@@ -1,11 +1,13 @@
 """Object classes of the built-in benchmark: textured shapes rendered as anti-aliased sprites.
 
-Six classes, each a (shape, texture) pair laid out so that every shape comes with two textures
-and every texture with two shapes: neither the outline nor the pattern alone tells the class,
-only both together. Colours are drawn per object, so colour tells nothing either. The texture is
-the fine detail (a period of about half the object's radius) that blur, noise, compression and
-darkness wipe out, while the blob (and so the object's location) survives: exactly the case where
-a per-frame model still finds the object but loses its class.
+Three classes, one surface texture each (:data:`CLASS_TEXTURES`); the outline (disc, square or
+triangle) and both colours are drawn per object, so neither outline nor colour tells the class,
+only the pattern does. The texture is the fine detail (a period of about two thirds of the
+object's radius, 4–13 px on the demo's 128-px frames) that blur, noise, compression and darkness
+wipe out, while the blob (and so the object's location) survives: exactly the case where a
+per-frame model still finds the object but loses its class. A class is a local, stationary
+property of the surface, so any part of an object shows it (a coarse token that covers a piece
+of the object carries the class as well as one centred on it).
 
 Geometry is in object units (radius 1 ↔ ``radius`` pixels) with signed distance functions, so
 the edges are anti-aliased at any scale and rotation.
@@ -16,15 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CLASS_DESIGNS = (  # (name, shape, texture)
-    ("striped_disc", "disc", "stripes"),
-    ("dotted_disc", "disc", "dots"),
-    ("checkered_square", "square", "checks"),
-    ("striped_square", "square", "stripes"),
-    ("dotted_triangle", "triangle", "dots"),
-    ("checkered_triangle", "triangle", "checks"),
+CLASS_TEXTURES = (  # (class name, texture)
+    ("striped", "stripes"),
+    ("checkered", "checks"),
+    ("dotted", "dots"),
 )
-CATEGORIES = [name for name, _, _ in CLASS_DESIGNS]
+CATEGORIES = [name for name, _ in CLASS_TEXTURES]
+SHAPES = ("disc", "square", "triangle")
+PERIOD_RANGE = (0.55, 0.75)  # texture period in object units (radius 1)
 
 SQUARE_HALF_SIDE = 0.86  # about the disc's area
 TRIANGLE_INRADIUS = 0.68  # circumradius 1.36
@@ -33,10 +34,11 @@ _EXTENT = {"disc": 1.0, "square": SQUARE_HALF_SIDE * np.sqrt(2), "triangle": 2 *
 
 @dataclass
 class Appearance:
-    """How one object (track) looks: class, two colours ``(2, 3)`` in 0–255, texture period and
-    phase (object units), lighting direction ``(2,)`` and aspect ratio (width / height)."""
+    """How one object (track) looks: class, outline, two colours ``(2, 3)`` in 0–255, texture
+    period and phase (object units), lighting direction ``(2,)`` and aspect ratio (width / height)."""
 
     category_id: int
+    shape: str
     colors: np.ndarray
     period: float
     phase: np.ndarray
@@ -44,12 +46,8 @@ class Appearance:
     aspect: float
 
     @property
-    def shape(self) -> str:
-        return CLASS_DESIGNS[self.category_id][1]
-
-    @property
     def texture(self) -> str:
-        return CLASS_DESIGNS[self.category_id][2]
+        return CLASS_TEXTURES[self.category_id][1]
 
 
 def _luma(color: np.ndarray) -> float:
@@ -57,8 +55,9 @@ def _luma(color: np.ndarray) -> float:
 
 
 def sample_appearance(rng: np.random.Generator, category_id: int) -> Appearance:
-    """Random look for an object of class ``category_id``: two colours at least 90 luma levels
-    apart (so the texture is plainly visible on clean frames)."""
+    """Random look for an object of class ``category_id``: any outline, two colours at least 90
+    luma levels apart (so the texture is plainly visible on clean frames)."""
+    shape = SHAPES[int(rng.integers(len(SHAPES)))]
     first = rng.uniform(0, 255, 3)
     for _ in range(50):
         second = rng.uniform(0, 255, 3)
@@ -68,8 +67,9 @@ def sample_appearance(rng: np.random.Generator, category_id: int) -> Appearance:
         second = 255.0 - first
     return Appearance(
         category_id=category_id,
+        shape=shape,
         colors=np.stack([first, second]).astype(np.float32),
-        period=float(rng.uniform(0.45, 0.6)),
+        period=float(rng.uniform(*PERIOD_RANGE)),
         phase=rng.uniform(0, 1, 2),
         light=rng.normal(0, 0.12, 2),
         aspect=float(np.exp(rng.uniform(-0.15, 0.15))),
@@ -97,12 +97,14 @@ def _pattern(texture: str, u: np.ndarray, v: np.ndarray, look: Appearance, pixel
     x, y = u / look.period + look.phase[0], v / look.period + look.phase[1]
     sharp = max(pixels * look.period / (2 * np.pi), 0.5)  # edges about a pixel wide
     if texture == "stripes":
-        return np.clip(0.5 + sharp * np.sin(2 * np.pi * x), 0.0, 1.0)
-    if texture == "checks":
-        return np.clip(0.5 + sharp * np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y), 0.0, 1.0)
-    du, dv = x - np.floor(x) - 0.5, y - np.floor(y) - 0.5  # dots on a square lattice
-    distance = np.sqrt(du * du + dv * dv) * look.period * pixels
-    return np.clip(0.32 * look.period * pixels - distance + 0.5, 0.0, 1.0)
+        wave = np.sin(2 * np.pi * x)
+    elif texture == "checks":
+        wave = np.sin(2 * np.pi * x) * np.sin(2 * np.pi * y)
+    else:  # dots on a square lattice
+        du, dv = x - np.floor(x) - 0.5, y - np.floor(y) - 0.5
+        distance = np.sqrt(du * du + dv * dv) * look.period * pixels
+        return np.clip(0.32 * look.period * pixels - distance + 0.5, 0.0, 1.0)
+    return np.clip(0.5 + sharp * wave, 0.0, 1.0)
 
 
 def render_sprite(look: Appearance, center: np.ndarray, radius: float, angle: float,

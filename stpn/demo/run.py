@@ -119,7 +119,8 @@ def pretrained_backbone(settings: DemoSettings, class_names: list[str], pool, th
     seed = data_seeds(settings.data_seed)["pretrain"]
     p = settings.pretrain
     directory = cache_dir(Path(settings.out_dir) / "pretrain", p, config.swin_kwargs,
-                          {"seed": seed, "size": settings.size, "single_class": settings.single_class})
+                          {"seed": seed, "size": settings.size, "single_class": settings.single_class,
+                           "generator": synthetic.GENERATOR_VERSION})
     weights = directory / WEIGHTS_FILE
     if weights.is_file():
         record = json.loads((directory / RECORD_FILE).read_text())
@@ -191,7 +192,8 @@ def training_key(settings: DemoSettings, name: str, seed: int, weights: Path) ->
     """Everything a trained demo detector depends on, as one string (its run's identity)."""
     fields = {k: v for k, v in asdict(settings).items() if k not in NOT_TRAINING}
     return json.dumps({"settings": fields, "model": name, "predictor": settings.models[name], "seed": seed,
-                       "weights": weights.parent.name}, sort_keys=True, default=list)
+                       "weights": weights.parent.name, "generator": synthetic.GENERATOR_VERSION},
+                      sort_keys=True, default=list)
 
 
 def finished_run(run_dir: Path, key: str):
