@@ -1,7 +1,7 @@
 """Object tracks of the built-in benchmark: where each object is, how big and how turned, per frame.
 
 Each track draws a speed class (slow / medium / fast) and moves at that speed, measured in object
-diameters per frame, so FGFA's motion-IoU groups (DESIGN.md §5; slow > 0.9, medium 0.7–0.9,
+diameters per frame, so FGFA's motion-IoU groups (docs/design.md §5; slow > 0.9, medium 0.7–0.9,
 fast < 0.7 over ±10 frames) all get objects whatever their size. Paths are straight lines that
 slowly curve and bounce off the frame's borders (objects stay whole inside the frame); the scale
 drifts in and out between 0.7× and 1.4× and the object spins slowly, both faster for faster
