@@ -19,6 +19,7 @@ from stpn.detection.data import collate_detection
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
 from stpn.engine import TrainConfig, fit, make_train_loader
+from stpn.engine.checkpoint import load_model_state, read_model_state
 from stpn.prompts.sampling import train_bilateral
 
 DETECTOR_FILE = "detector.json"
@@ -57,20 +58,17 @@ def load_detector(path: str | Path) -> tuple[VideoFasterRCNN, DetectorConfig]:
     config_file = run_dir / DETECTOR_FILE
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} not found: is {run_dir} a run directory of `stpn train`?")
-    config = DetectorConfig.from_dict(json.loads(config_file.read_text()))
+    try:
+        config = DetectorConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{config_file}: not a valid detector.json ({str(exc).splitlines()[0]})") from exc
     model = build_from_config(config)
     weights = path if path.is_file() else next(
         (run_dir / f for f in ("model.safetensors", "checkpoint.pt") if (run_dir / f).is_file()), None
     )
     if weights is None:
         raise FileNotFoundError(f"no model.safetensors or checkpoint.pt in {run_dir}")
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-    model.load_state_dict(state)
+    load_model_state(model, read_model_state(weights), weights)
     return model.eval(), config
 
 
