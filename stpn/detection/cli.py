@@ -10,8 +10,9 @@ local timm Swin file).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import sys
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -40,14 +41,18 @@ def run_train(args: argparse.Namespace) -> int:
     from stpn.detection.config import DetectorConfig, build_from_config
     from stpn.detection.run import train_detector
     from stpn.engine import TrainConfig
+    from stpn.engine.rng import seed_everything
+    from stpn.outputs import check_run_directory
 
     cfg = load_run_config(args.config)
     detector_cfg = DetectorConfig.from_dict(cfg["detector"])
     train_cfg = TrainConfig.from_dict({**cfg.get("train", {}), **({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {})})
+    check_run_directory(args.out, resume=args.resume is not None, overwrite=args.overwrite)
     data_cfg = cfg["data"]
     dataset, key_frames = _read_splits(data_cfg, "train_splits")
     transform = build_clip_transform(True, tuple(data_cfg.get("train_sizes", range(480, 801, 32))),
                                      max_size=data_cfg.get("max_size", 1333))
+    seed_everything(train_cfg.seed)  # the model's initialisation repeats with the seed too
     model = build_from_config(detector_cfg, weights=args.pretrained or cfg.get("pretrained"))
     history = train_detector(model, detector_cfg, dataset, train_cfg, args.out, transform,
                              max_offset=data_cfg.get("max_offset", 9), resume=args.resume, key_frames=key_frames)
@@ -55,11 +60,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_inputs(checkpoint: str) -> dict[str, Path]:
+    """The files of ``--checkpoint`` (a run directory or a weight file), named for messages."""
+    from stpn.outputs import input_files
+
+    return {f"a file of --checkpoint ({path})": path for path in input_files(checkpoint)}
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from stpn.detection.run import load_detector, predict_dataset
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
+    from stpn.outputs import atomic_write, check_outputs
 
     cfg = load_run_config(args.config)
+    check_outputs({"the config": args.config, **_checkpoint_inputs(args.checkpoint)}, {"--json": args.json})
     eval_cfg = cfg.get("eval", {})
     dataset, _ = _read_splits(cfg["data"], "val_splits")
     model, _ = load_detector(args.checkpoint)
@@ -69,19 +83,38 @@ def run_eval(args: argparse.Namespace) -> int:
     report = detection_report(dataset, detections)
     print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
     if args.json:
-        save_coco_results(args.json, dataset, detections)
+        atomic_write(args.json, lambda tmp: save_coco_results(tmp, dataset, detections))
         print(f"detections written to {args.json}")
     return 0
 
 
-def run_detect(args: argparse.Namespace) -> int:
-    from stpn.data.video import VideoReader, VideoWriter, draw_boxes
-    from stpn.detection.inference import detect_video
-    from stpn.detection.run import load_detector
+def _detection_records(detections, images: dict, config, score_thresh: float, writer, total=None) -> list[dict]:
+    """One JSON record per frame (boxes over ``score_thresh``), drawing each frame on ``writer``."""
     from tqdm import tqdm
 
-    from stpn.data.clips import frame_to_tensor
+    from stpn.data.video import draw_boxes
 
+    records = []
+    for t, det in tqdm(detections, total=total, desc="detect", unit="frame"):
+        image = images.pop(t)
+        keep = det["scores"] >= score_thresh
+        boxes, scores, labels = det["boxes"][keep], det["scores"][keep], det["labels"][keep]
+        names = [config.class_names[int(i) - 1] for i in labels]
+        records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
+        if writer:
+            writer.write(draw_boxes(image, boxes.numpy(), names, scores.numpy()))
+    return records
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from stpn.data.clips import frame_to_tensor
+    from stpn.data.video import VideoReader, VideoWriter
+    from stpn.detection.inference import detect_video
+    from stpn.detection.run import load_detector
+    from stpn.outputs import atomic_output, check_outputs, write_text_atomic
+
+    check_outputs({"the input video": args.video, **_checkpoint_inputs(args.checkpoint)},
+                  {"--out": args.out, "--json": args.json})
     model, config = load_detector(args.checkpoint)
     reader = VideoReader(args.video)
     images: dict[int, Any] = {}  # frames read but not yet drawn (bounded by the mode's look-ahead)
@@ -93,26 +126,34 @@ def run_detect(args: argparse.Namespace) -> int:
 
     # per-video prompts come from frames spread over the whole video: read it all first
     frames = list(tensors()) if args.mode == "per-video" else tensors()
-    writer = VideoWriter(args.out, reader.fps, (reader.width, reader.height)) if args.out else None
-    records, start = [], time.perf_counter()
-    detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size)
-    for t, det in tqdm(detections, total=reader.frame_count or None, desc="detect", unit="frame"):
-        image = images.pop(t)
-        keep = det["scores"] >= args.score_thresh
-        boxes, scores, labels = det["boxes"][keep], det["scores"][keep], det["labels"][keep]
-        names = [config.class_names[int(i) - 1] for i in labels]
-        records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
-        if writer:
-            writer.write(draw_boxes(image, boxes.numpy(), names, scores.numpy()))
+    start = time.perf_counter()
+    with contextlib.ExitStack() as outputs:  # the video is moved into place only once complete
+        writer = None
+        if args.out:
+            tmp = outputs.enter_context(atomic_output(args.out, keep_suffix=True))
+            writer = outputs.enter_context(VideoWriter(tmp, reader.fps, (reader.width, reader.height)))
+        detections = detect_video(model, frames, args.mode, args.num_support, args.stride, args.batch_size)
+        records = _detection_records(detections, images, config, args.score_thresh, writer,
+                                     reader.frame_count or None)
     seconds = time.perf_counter() - start
-    if writer:
-        writer.close()
+    if args.out:
         print(f"annotated video written to {args.out}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"video": str(args.video), "frames": records}))
+        write_text_atomic(args.json, json.dumps({"video": str(args.video), "frames": records}))
         print(f"detections written to {args.json}")
     print(f"{len(records)} frames in {seconds:.1f} s: {len(records) / max(seconds, 1e-9):.2f} frames/s ({args.mode} mode)")
     return 0
+
+
+def _score_threshold(text: str) -> float:
+    """``--score-thresh``: a number in [0, 1] (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
 
 
 def add_detection_commands(sub) -> None:
@@ -120,6 +161,7 @@ def add_detection_commands(sub) -> None:
     train.add_argument("--config", required=True, help="configs/*.yaml")
     train.add_argument("--out", required=True, help="run directory (checkpoints, scalars, model)")
     train.add_argument("--resume", default=None, help="checkpoint file, run directory or 'auto'")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--pretrained", default=None, help="local timm Swin checkpoint for the backbone")
     train.add_argument("--max-iters", type=int, default=None, help="override the schedule length")
     ev = sub.add_parser("eval", help="COCO AP, motion-speed and deterioration splits of a trained detector")
@@ -134,7 +176,7 @@ def add_detection_commands(sub) -> None:
     det.add_argument("--num-support", type=int, default=14)
     det.add_argument("--stride", type=int, default=8)
     det.add_argument("--batch-size", type=int, default=4)
-    det.add_argument("--score-thresh", type=float, default=0.5)
+    det.add_argument("--score-thresh", type=_score_threshold, default=0.5, help="in [0, 1] (default 0.5)")
     det.add_argument("--out", default=None, help="annotated mp4 to write")
     det.add_argument("--json", default=None, help="detections JSON to write")
 
@@ -143,8 +185,6 @@ COMMANDS = {"train": run_train, "eval": run_eval, "detect": run_detect}
 
 
 def run_detection_command(args: argparse.Namespace) -> int:
-    try:
-        return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"stpn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    from stpn.cli_errors import run_reporting_errors
+
+    return run_reporting_errors(args.command, COMMANDS[args.command], args)
