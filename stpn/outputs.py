@@ -15,7 +15,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, Union
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Union
 
 PathLike = Union[str, Path]
 RUN_FILES = ("checkpoint.pt", "model.safetensors")
@@ -75,16 +75,24 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def _directory_problem(path: Path) -> Optional[str]:
+    """Why files cannot be created in the directory ``path`` (made if missing); ``None`` if they can."""
+    if path.exists() and not path.is_dir():
+        return f"{path} is an existing file, not a directory"
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        return f"{base} is a file, not a directory"
+    if not os.access(base, os.W_OK | os.X_OK):
+        return f"{base} is not writable (permission denied)"
+    return None
+
+
 def check_writable_dir(path: PathLike, what: str = "output directory") -> Path:
     """Raise :class:`OutputError` unless ``path`` is, or can be created as, a writable directory."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{what} {path} is an existing file, not a directory")
-    base = _nearest_existing(path)
-    if not base.is_dir():
-        raise OutputError(f"cannot create {what} {path}: {base} is a file, not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {what} {path}: {base} is not writable (permission denied)")
+    problem = _directory_problem(path)
+    if problem:
+        raise OutputError(f"cannot write {what} {path}: {problem}")
     return path
 
 
@@ -92,10 +100,13 @@ def check_writable(path: PathLike, what: str = "output") -> Path:
     """Raise :class:`OutputError` unless the file ``path`` can be written."""
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"{what} {path} is a directory; give a file name")
-    check_writable_dir(path.parent, f"the folder of {what} {path}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"cannot write {what} {path}: permission denied")
+        problem = "it is a directory; give a file name"
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem = "permission denied"
+    else:
+        problem = _directory_problem(path.parent)
+    if problem:
+        raise OutputError(f"cannot write {what} {path}: {problem}")
     return path
 
 
@@ -110,13 +121,14 @@ def same_file(a: PathLike, b: PathLike) -> bool:
         return False
 
 
-def check_outputs(inputs: Mapping[str, Optional[PathLike]], outputs: Mapping[str, Optional[PathLike]]) -> None:
+def check_outputs(inputs: Iterable[tuple[str, Optional[PathLike]]], outputs: Mapping[str, Optional[PathLike]]) -> None:
     """Refuse (``OutputError``) outputs that are an input or another output, or not writable.
-    Keys name the paths in messages (``"--out"``, ``"the input video"``); ``None`` values are skipped."""
-    given_in = {k: v for k, v in inputs.items() if v is not None}
+    ``inputs``: ``(name, path)`` pairs (``("the input video", path)``); ``outputs``: by flag
+    (``"--out"``); the names appear in messages and ``None`` paths are skipped."""
+    given_in = [(name, path) for name, path in inputs if path is not None]
     given_out = {k: v for k, v in outputs.items() if v is not None}
     for flag, out in given_out.items():
-        for name, source in given_in.items():
+        for name, source in given_in:
             if same_file(out, source):
                 raise OutputError(f"{flag} {out} is {name} {source}: refusing to overwrite an input")
         check_writable(out, flag)
@@ -139,7 +151,7 @@ def check_run_directory(out: PathLike, resume: bool, overwrite: bool) -> Path:
         raise OutputError(f"{out} already holds a training run ({found[0]}); pass --resume to continue it "
                           "or --overwrite to replace it")
     for old in found:  # --overwrite: a killed new run must not look like the finished old one
-        old.unlink()
+        old.unlink(missing_ok=True)  # (every torchrun rank runs this)
     return out
 
 
@@ -148,9 +160,11 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def input_files(path: Optional[PathLike]) -> list[Path]:
-    """``path`` and, for a directory (a run directory given as ``--checkpoint``), its files."""
+def input_files(name: str, path: Optional[PathLike]) -> list[tuple[str, Path]]:
+    """``(name, path)`` and, for a directory (a run directory given as ``--checkpoint``),
+    ``("a file of NAME", file)`` for each of its files: inputs for :func:`check_outputs`."""
     if path is None:
         return []
     path = Path(path)
-    return [path, *(p for p in path.iterdir() if p.is_file())] if path.is_dir() else [path]
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else []
+    return [(name, path), *((f"a file of {name}", p) for p in files)]

@@ -94,7 +94,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path):
 
 def test_two_outputs_may_not_be_one_file(tmp_path):
     with pytest.raises(ValueError, match="are the same file"):
-        check_outputs({}, {"--out": tmp_path / "x", "--txt": tmp_path / "x"})
+        check_outputs([], {"--out": tmp_path / "x", "--txt": tmp_path / "x"})
 
 
 def test_stale_checkpoint_temporaries_are_removed_by_the_next_save(tmp_path):
@@ -220,6 +220,15 @@ def test_bad_checkpoints_are_one_line_errors(files, tmp_path, capsys):
             assert EXPECTED[name] in err and bad.name.split(".")[-1] in err, (name, err)
         capsys.readouterr()
     assert "pickle code ran" not in capsys.readouterr().out
+
+
+def test_a_state_dict_of_the_wrong_shape_is_named(tmp_path):
+    from stpn.engine.checkpoint import CheckpointError, load_model_state
+
+    model = torch.nn.Linear(3, 2)
+    state = {"weight": torch.zeros(2, 4), "bias": torch.zeros(2)}
+    with pytest.raises(CheckpointError, match=r"^w.pt does not fit this model: .*size mismatch for weight"):
+        load_model_state(model, state, "w.pt")
 
 
 def test_train_resume_from_a_bad_checkpoint_is_one_line(files, tmp_path, capsys):

@@ -60,20 +60,13 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint_inputs(checkpoint: str) -> dict[str, Path]:
-    """The files of ``--checkpoint`` (a run directory or a weight file), named for messages."""
-    from stpn.outputs import input_files
-
-    return {f"a file of --checkpoint ({path})": path for path in input_files(checkpoint)}
-
-
 def run_eval(args: argparse.Namespace) -> int:
     from stpn.detection.run import load_detector, predict_dataset
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
-    from stpn.outputs import atomic_write, check_outputs
+    from stpn.outputs import atomic_write, check_outputs, input_files
 
     cfg = load_run_config(args.config)
-    check_outputs({"the config": args.config, **_checkpoint_inputs(args.checkpoint)}, {"--json": args.json})
+    check_outputs([("the config", args.config), *input_files("--checkpoint", args.checkpoint)], {"--json": args.json})
     eval_cfg = cfg.get("eval", {})
     dataset, _ = _read_splits(cfg["data"], "val_splits")
     model, _ = load_detector(args.checkpoint)
@@ -111,9 +104,9 @@ def run_detect(args: argparse.Namespace) -> int:
     from stpn.data.video import VideoReader, VideoWriter
     from stpn.detection.inference import detect_video
     from stpn.detection.run import load_detector
-    from stpn.outputs import atomic_output, check_outputs, write_text_atomic
+    from stpn.outputs import atomic_output, check_outputs, input_files, write_text_atomic
 
-    check_outputs({"the input video": args.video, **_checkpoint_inputs(args.checkpoint)},
+    check_outputs([("the input video", args.video), *input_files("--checkpoint", args.checkpoint)],
                   {"--out": args.out, "--json": args.json})
     model, config = load_detector(args.checkpoint)
     reader = VideoReader(args.video)

@@ -12,6 +12,7 @@ temporary files a killed save leaves are removed by the next save: :mod:`stpn.ou
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -56,7 +57,9 @@ def load_torch_file(path: PathLike) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU; anything it refuses (random bytes, a
     truncated file, a pickle of arbitrary objects) is a :class:`CheckpointError`."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on foreign pickle protocols: the error below says enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, zip / EOF errors, ...: a one-line message, no traceback
         raise CheckpointError(f"{path}: not a stpn checkpoint (unsafe or corrupt pickle refused)") from exc
 

@@ -71,8 +71,8 @@ def _track_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that are an input (video, checkpoint files) or cannot be written."""
     from stpn.outputs import check_outputs, input_files
 
-    inputs = {f"a file of --checkpoint ({p})": p for p in input_files(args.checkpoint)}
-    check_outputs({"the input video": args.video, **inputs}, {"--out": args.out, "--txt": args.txt})
+    inputs = [("the input video", args.video), *input_files("--checkpoint", args.checkpoint)]
+    check_outputs(inputs, {"--out": args.out, "--txt": args.txt})
 
 
 def _follow_and_draw(tracker, frames, box, writer, total) -> tuple[list, float]:
