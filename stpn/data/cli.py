@@ -70,15 +70,16 @@ def _counting(videos: Iterable[Video], bar) -> Iterator[Video]:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from stpn.data import synthetic
     from stpn.outputs import check_writable_dir
 
     check_writable_dir(args.out, "dataset root --out")
     if args.out.is_dir() and args.split in dataset_splits(args.out, args.format):
         raise ValueError(f"{args.out} already holds a {args.format} split {args.split!r}; "
                          "choose another --out or --split")
+    from tqdm import tqdm
+
+    from stpn.data import synthetic
+
     start = time.perf_counter()
     videos = synthetic.iter_videos(args.videos, num_frames=args.frames, size=args.size, seed=args.seed,
                                    severity=args.severity)
