@@ -347,13 +347,16 @@ GROUPS = (data_loss_cases, unwritable_cases, checkpoint_cases, annotation_cases,
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run only the cases whose name contains this")
+    parser.add_argument("--group", choices=[g.__name__.removesuffix("_cases") for g in GROUPS], default=None,
+                        help="run only this group of cases")
     parser.add_argument("--keep", type=Path, default=None, help="build the files here and keep them")
     args = parser.parse_args(argv)
     base = args.keep or Path(tempfile.mkdtemp(prefix="stpn_sweep_"))
     base.mkdir(parents=True, exist_ok=True)
     try:
         files = Files(base)
-        cases = [case for group in GROUPS for case in group(files)]
+        groups = [g for g in GROUPS if args.group in (None, g.__name__.removesuffix("_cases"))]
+        cases = [case for group in groups for case in group(files)]
         cases = [c for c in cases if args.only is None or args.only in c.name]
         results = [run_case(case) for case in cases]
     finally:
