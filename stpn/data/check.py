@@ -1,8 +1,10 @@
 """``check_dataset(root)``: read a dataset in any format, collect every problem, and count what is
 in it (videos, frames, objects per class, FGFA motion-speed groups, deteriorations).
 
-Besides what the readers report (see :mod:`stpn.data.formats`), the check compares each video's
-first frame file with the declared image size and flags tracks that change class.
+Besides what the readers report (see :mod:`stpn.data.formats`), the check decodes every frame
+file (``quick``: reads only the first frame's header) and compares its size with the video's,
+flags tracks that change class, and for GOT-10k a missing ``cover.label``, a first frame without
+a box and a one-line ``groundtruth.txt`` outside the test split.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import numpy as np
 
 from stpn.data.formats import DatasetFormatError, ProblemLog, dataset_splits, detect_format, read_dataset
 from stpn.data.formats.frame_files import image_size
-from stpn.data.types import DETERIORATIONS, VideoDataset
+from stpn.data.formats.text_files import read_lines
 from stpn.data.motion_speed import SPEED_GROUPS, motion_ious, speed_group
+from stpn.data.types import DETERIORATIONS, Video, VideoDataset
 
 
 @dataclass
@@ -79,8 +82,10 @@ class DatasetReport:
         return format_report(self)
 
 
-def check_dataset(root: Union[str, Path], fmt: Optional[str] = None) -> DatasetReport:
-    """Check every split of the dataset at ``root`` (format detected unless ``fmt`` is given)."""
+def check_dataset(root: Union[str, Path], fmt: Optional[str] = None, quick: bool = False) -> DatasetReport:
+    """Check every split of the dataset at ``root`` (format detected unless ``fmt`` is given).
+    Every frame file is decoded (corrupt, truncated or differently sized frames are problems)
+    unless ``quick``, which reads only each video's first frame header."""
     root = Path(root)
     report = DatasetReport(root, fmt, [], DatasetStatistics(), [])
     try:
@@ -94,20 +99,19 @@ def check_dataset(root: Union[str, Path], fmt: Optional[str] = None) -> DatasetR
     for split in report.splits:
         log = ProblemLog(strict=False)
         dataset = read_dataset(root, report.format, split, log)
-        check_consistency(dataset, log)
+        check_consistency(dataset, log, decode=not quick)
+        if report.format == "got10k":
+            check_got10k_split(root / split, split, dataset, log)
         report.problems += log.problems
         report.statistics.add(dataset_statistics(dataset))
     return report
 
 
-def check_consistency(dataset: VideoDataset, log: ProblemLog) -> None:
-    """Checks beyond the readers': declared size vs. the first frame file; one class per track."""
+def check_consistency(dataset: VideoDataset, log: ProblemLog, decode: bool = True) -> None:
+    """Checks beyond the readers': every frame file decodes (``decode``; else only the first
+    frame's header is read) and has the video's size; one class per track."""
     for video in dataset.videos:
-        if video.frames and isinstance(video.frames[0], (str, Path)):
-            size = image_size(Path(video.frames[0]), log)
-            if size is not None and size != (video.width, video.height):
-                log.report(video.frames[0], "size",
-                           f"image is {size[0]}x{size[1]}, the annotation says {video.width}x{video.height}")
+        check_frame_files(video, log, decode)
         classes: dict[int, int] = {}
         reported: set[int] = set()
         for t, annotation in enumerate(video.annotations):
@@ -116,6 +120,39 @@ def check_consistency(dataset: VideoDataset, log: ProblemLog) -> None:
                 if changed and inst.track_id not in reported:
                     log.report(video.frames[t], f"track {inst.track_id}", f"changes class in video {video.name!r}")
                     reported.add(inst.track_id)
+
+
+def check_frame_files(video: Video, log: ProblemLog, decode: bool = True) -> None:
+    """Each frame file of ``video`` (only the first unless ``decode``) must be readable and of
+    the video's declared size; the first differing frame is reported, with the count of others."""
+    paths = [Path(f) for f in video.frames if isinstance(f, (str, Path))]
+    odd = []
+    for path in paths if decode else paths[:1]:
+        size = image_size(path, log, decode=decode)
+        if size is not None and size != (video.width, video.height):
+            odd.append((path, size))
+    if odd:
+        (path, (w, h)), more = odd[0], len(odd) - 1
+        others = f"; {more} more frame(s) of this video differ" if more else ""
+        log.report(path, "size", f"image is {w}x{h}, the annotation says {video.width}x{video.height} "
+                   f"(all frames of video {video.name!r} must have one size){others}")
+
+
+def check_got10k_split(split_dir: Path, split: str, dataset: VideoDataset, log: ProblemLog) -> None:
+    """What GOT-10k training and evaluation need beyond what the reader checks: ``cover.label``,
+    a box in the first frame, and (except in the test split) a box line for every frame."""
+    for video in dataset.videos:
+        folder = split_dir / video.name
+        if not (folder / "cover.label").is_file():
+            log.report(folder / "cover.label", "file", "cover.label is missing (visible share per frame)")
+        if video.annotations and not video.annotations[0].instances:
+            log.report(folder / "groundtruth.txt", "line 1",
+                       "the first frame has no box (marked absent): a track cannot start from it")
+        if split != "test" and len(video) > 1:
+            lines = read_lines(folder / "groundtruth.txt", log)
+            if lines is not None and len(lines) == 1:
+                log.report(folder / "groundtruth.txt", "lines", f"one box for {len(video)} frames: only the "
+                           "test split may give just the first frame's box")
 
 
 def _rows(title: str, header: tuple[str, ...], rows: list[tuple]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -49,16 +48,19 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
                                             "problem; exit 1 if there are problems.")
     check.add_argument("root", type=Path, help="dataset root")
     check.add_argument("--format", choices=FORMATS, default=None, help="skip format detection")
+    check.add_argument("--quick", action="store_true",
+                       help="read only each video's first frame header instead of decoding every frame")
     return data
 
 
 def run_data_command(args: argparse.Namespace) -> int:
     """Run the parsed ``data`` command; returns the process exit code."""
-    if args.data_command == "synth":
-        return _synth(args)
-    if args.data_command == "check":
-        return _check(args)
-    raise ValueError(f"unknown data command {args.data_command!r}")
+    from stpn.cli_errors import run_reporting_errors
+
+    commands = {"synth": _synth, "check": _check}
+    if args.data_command not in commands:
+        raise ValueError(f"unknown data command {args.data_command!r}")
+    return run_reporting_errors(f"data {args.data_command}", commands[args.data_command], args)
 
 
 def _counting(videos: Iterable[Video], bar) -> Iterator[Video]:
@@ -68,24 +70,22 @@ def _counting(videos: Iterable[Video], bar) -> Iterator[Video]:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from stpn.outputs import check_writable_dir
+
+    check_writable_dir(args.out, "dataset root --out")
+    if args.out.is_dir() and args.split in dataset_splits(args.out, args.format):
+        raise ValueError(f"{args.out} already holds a {args.format} split {args.split!r}; "
+                         "choose another --out or --split")
     from tqdm import tqdm
 
     from stpn.data import synthetic
 
-    if args.out.exists() and args.split in dataset_splits(args.out, args.format):
-        print(f"error: {args.out} already holds a {args.format} split {args.split!r}; choose another --out or --split",
-              file=sys.stderr)
-        return 2
     start = time.perf_counter()
-    try:
-        videos = synthetic.iter_videos(args.videos, num_frames=args.frames, size=args.size, seed=args.seed,
-                                       severity=args.severity)
-        with tqdm(total=args.videos, unit="video", desc=f"writing {args.format}", disable=args.no_progress) as bar:
-            stream = _counting(videos, bar)
-            summary = write_dataset(stream, list(synthetic.CATEGORIES), args.out, args.format, args.split)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    videos = synthetic.iter_videos(args.videos, num_frames=args.frames, size=args.size, seed=args.seed,
+                                   severity=args.severity)
+    with tqdm(total=args.videos, unit="video", desc=f"writing {args.format}", disable=args.no_progress) as bar:
+        stream = _counting(videos, bar)
+        summary = write_dataset(stream, list(synthetic.CATEGORIES), args.out, args.format, args.split)
     elapsed = time.perf_counter() - start
     print(f"wrote {summary.videos} videos ({summary.frames} frames, {summary.objects} objects) as {args.format} "
           f"split {args.split!r} to {args.out} in {elapsed:.1f} s" + (f"; {summary.note}" if summary.note else ""))
@@ -97,6 +97,6 @@ def _synth(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from stpn.data.check import check_dataset
 
-    report = check_dataset(args.root, args.format)
+    report = check_dataset(args.root, args.format, quick=args.quick)
     print(report.format_table())
     return 0 if report.ok else 1

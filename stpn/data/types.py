@@ -61,7 +61,8 @@ class VideoDataset:
 
 
 def load_frame(source: FrameSource) -> np.ndarray:
-    """Return an RGB ``(H, W, 3)`` uint8 array for an array or an image path."""
+    """Return an RGB ``(H, W, 3)`` uint8 array for an array or an image path; a corrupt or
+    truncated file is a ``DatasetFormatError`` naming it."""
     if isinstance(source, np.ndarray):
         return source
     from PIL import Image
@@ -69,5 +70,10 @@ def load_frame(source: FrameSource) -> np.ndarray:
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"frame file not found: {path}")
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except OSError as exc:  # PIL.UnidentifiedImageError, "image file is truncated", decoder errors
+        from stpn.data.formats.errors import DatasetFormatError
+
+        raise DatasetFormatError(path, "image", f"not a readable image: {str(exc).splitlines()[0]}") from None

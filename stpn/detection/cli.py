@@ -16,8 +16,9 @@ them back, ``stpn eval`` applies its config's ``eval`` section on top, and the f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import sys
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def run_train(args: argparse.Namespace) -> int:
     from stpn.detection.config import build_from_config
     from stpn.detection.run import train_detector
     from stpn.engine import TrainConfig
+    from stpn.engine.rng import seed_everything
+    from stpn.outputs import check_run_directory
     from stpn.prompts.settings import DEFAULT_INFERENCE
 
     raw = read_run_sections(args.config)
@@ -63,9 +66,11 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = {**({"max_iters": args.max_iters, "epochs": None} if args.max_iters else {}),
                  **({"device": args.device} if args.device else {})}
     train_cfg = TrainConfig.from_dict({**(raw.get("train") or {}), **overrides}, args.config, section="train")
+    check_run_directory(args.out, resume=args.resume is not None, overwrite=args.overwrite)
     data_cfg = cfg.data
     dataset, key_frames = _read_splits(data_cfg, "train")
     transform = build_clip_transform(True, data_cfg.train_sizes, max_size=data_cfg.max_size)
+    seed_everything(train_cfg.seed)  # the model's initialisation repeats with the seed too
     model = build_from_config(cfg.detector, weights=args.pretrained or cfg.pretrained)
     history = train_detector(model, cfg.detector, dataset, train_cfg, args.out, transform,
                              max_offset=data_cfg.max_offset, resume=args.resume, key_frames=key_frames,
@@ -80,8 +85,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from stpn.engine import init_distributed
     from stpn.engine.device import pick_device
     from stpn.metrics.coco_detection import detection_report, format_table, save_coco_results
+    from stpn.outputs import atomic_write, check_outputs, input_files
 
     cfg = read_run_config(args.config)
+    check_outputs([("the config", args.config), *input_files("--checkpoint", args.checkpoint)], {"--json": args.json})
     dataset, _ = _read_splits(cfg.data, "val")
     init_distributed()  # under torchrun: the videos are shared out, rank 0 reports
     model, _ = load_detector(args.checkpoint, pick_device(args.device))
@@ -92,21 +99,42 @@ def run_eval(args: argparse.Namespace) -> int:
     report = detection_report(dataset, detections)
     print(format_table({Path(args.checkpoint).name: {**report, "fps": fps}}))
     if args.json:
-        save_coco_results(args.json, dataset, detections)
+        atomic_write(args.json, lambda tmp: save_coco_results(tmp, dataset, detections))
         print(f"detections written to {args.json}")
     return 0
 
 
+def _detection_records(detections, images: dict, config, score_thresh: float, scale: float, writer,
+                       total=None) -> list[dict]:
+    """One JSON record per frame (boxes over ``score_thresh``, divided by ``scale`` to the
+    video's pixels), drawing each frame on ``writer``."""
+    from tqdm import tqdm
+
+    from stpn.data.video import draw_boxes
+
+    records = []
+    for t, det in tqdm(detections, total=total, desc="detect", unit="frame"):
+        image = images.pop(t)
+        keep = det["scores"] >= score_thresh
+        boxes, scores, labels = det["boxes"][keep] / scale, det["scores"][keep], det["labels"][keep]
+        names = [config.class_names[int(i) - 1] for i in labels]
+        records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
+        if writer:
+            writer.write(draw_boxes(image, boxes.numpy(), names, scores.numpy()))
+    return records
+
+
 def run_detect(args: argparse.Namespace) -> int:
-    from stpn.data.video import VideoReader, VideoWriter, draw_boxes
+    from stpn.data.clips import frame_to_tensor
+    from stpn.data.video import VideoReader, VideoWriter
     from stpn.detection.inference import detect_video
     from stpn.detection.run import frame_resizer, load_detector
     from stpn.detection.run_files import load_inference_settings
     from stpn.engine.device import pick_device
-    from tqdm import tqdm
+    from stpn.outputs import atomic_output, check_outputs, input_files, write_text_atomic
 
-    from stpn.data.clips import frame_to_tensor
-
+    check_outputs([("the input video", args.video), *input_files("--checkpoint", args.checkpoint)],
+                  {"--out": args.out, "--json": args.json})
     model, config = load_detector(args.checkpoint, pick_device(args.device))
     settings = _settings(load_inference_settings(args.checkpoint), args)
     reader = VideoReader(args.video)
@@ -120,24 +148,21 @@ def run_detect(args: argparse.Namespace) -> int:
 
     # per-video prompts come from frames spread over the whole video: read it all first
     frames = list(tensors()) if settings.mode == "per-video" else tensors()
-    writer = VideoWriter(args.out, reader.fps, (reader.width, reader.height)) if args.out else None
-    records, start = [], time.perf_counter()
-    detections = detect_video(model, frames, settings.mode, settings.num_support, settings.stride,
-                              settings.batch_size, bf16=args.bf16)
-    for t, det in tqdm(detections, total=reader.frame_count or None, desc="detect", unit="frame"):
-        image = images.pop(t)
-        keep = det["scores"] >= args.score_thresh
-        boxes, scores, labels = det["boxes"][keep] / scale, det["scores"][keep], det["labels"][keep]
-        names = [config.class_names[int(i) - 1] for i in labels]
-        records.append({"frame": t, "boxes": boxes.tolist(), "scores": scores.tolist(), "labels": names})
-        if writer:
-            writer.write(draw_boxes(image, boxes.numpy(), names, scores.numpy()))
+    start = time.perf_counter()
+    with contextlib.ExitStack() as outputs:  # the video is moved into place only once complete
+        writer = None
+        if args.out:
+            tmp = outputs.enter_context(atomic_output(args.out, keep_suffix=True))
+            writer = outputs.enter_context(VideoWriter(tmp, reader.fps, (reader.width, reader.height)))
+        detections = detect_video(model, frames, settings.mode, settings.num_support, settings.stride,
+                                  settings.batch_size, bf16=args.bf16)
+        records = _detection_records(detections, images, config, args.score_thresh, scale, writer,
+                                     reader.frame_count or None)
     seconds = time.perf_counter() - start
-    if writer:
-        writer.close()
+    if args.out:
         print(f"annotated video written to {args.out}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"video": str(args.video), "frames": records}))
+        write_text_atomic(args.json, json.dumps({"video": str(args.video), "frames": records}))
         print(f"detections written to {args.json}")
     print(f"{len(records)} frames in {seconds:.1f} s: {len(records) / max(seconds, 1e-9):.2f} frames/s ({settings.mode} mode)")
     return 0
@@ -152,11 +177,23 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="key frames run together")
 
 
+def _score_threshold(text: str) -> float:
+    """``--score-thresh``: a number in [0, 1] (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
 def add_detection_commands(sub) -> None:
     train = sub.add_parser("train", help="train a video detector from a YAML config")
     train.add_argument("--config", required=True, help="configs/*.yaml")
     train.add_argument("--out", required=True, help="run directory (checkpoints, scalars, model)")
     train.add_argument("--resume", default=None, help="checkpoint file, run directory or 'auto'")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--pretrained", default=None, help="local timm Swin checkpoint for the backbone")
     train.add_argument("--max-iters", type=int, default=None, help="override the schedule length")
     train.add_argument("--device", default=None, help="override train.device (default: CUDA when available, else CPU)")
@@ -170,7 +207,7 @@ def add_detection_commands(sub) -> None:
     det.add_argument("video", help="any file PyAV can decode")
     det.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     add_settings_flags(det)
-    det.add_argument("--score-thresh", type=float, default=0.5)
+    det.add_argument("--score-thresh", type=_score_threshold, default=0.5, help="in [0, 1] (default 0.5)")
     det.add_argument("--out", default=None, help="annotated mp4 to write")
     det.add_argument("--json", default=None, help="detections JSON to write")
     add_device_flags(det)
@@ -180,8 +217,6 @@ COMMANDS = {"train": run_train, "eval": run_eval, "detect": run_detect}
 
 
 def run_detection_command(args: argparse.Namespace) -> int:
-    try:
-        return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"stpn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    from stpn.cli_errors import run_reporting_errors
+
+    return run_reporting_errors(args.command, COMMANDS[args.command], args)

@@ -20,6 +20,7 @@ from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
 from stpn.detection.run_files import read_detector_file, run_directory, write_detector_file
 from stpn.engine import TrainConfig, evaluate_sharded, fit, is_main_process, make_train_loader
+from stpn.engine.checkpoint import load_model_state, read_model_state
 from stpn.prompts.sampling import train_bilateral
 from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings
 
@@ -66,13 +67,7 @@ def load_detector(path: str | Path, device: Optional[torch.device | str] = None)
     )
     if weights is None:
         raise FileNotFoundError(f"no model.safetensors or checkpoint.pt in {run_dir}")
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-    model.load_state_dict(state)
+    load_model_state(model, read_model_state(weights), weights)
     return model.to(device or "cpu").eval(), config
 
 

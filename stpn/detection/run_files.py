@@ -32,9 +32,9 @@ def read_detector_file(run_dir: str | Path) -> tuple[DetectorConfig, InferenceSe
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} not found: is {run_dir} a run directory of `stpn train`?")
     try:
-        data: dict[str, Any] = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_file}: not valid JSON ({exc})") from None
+        data: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{config_file}: not a valid detector.json ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{config_file}: expected a JSON object (the detector config)")
     inference = data.pop(INFERENCE_KEY, None)

@@ -7,17 +7,19 @@ A checkpoint is a dict of plain values and tensors::
      "config": TrainConfig.to_dict(), "rng": [per-rank RNG state, ...]}
 
 It is written to a temporary file in the same directory and moved into place with
-``os.replace``, so a crash while saving never leaves a truncated checkpoint behind.
+``os.replace``, so a crash while saving never leaves a truncated checkpoint behind (and the
+temporary files a killed save leaves are removed by the next save: :mod:`stpn.outputs`).
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import torch
 from torch import nn
+
+from stpn.outputs import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EXPORT_FILE = "model.safetensors"
@@ -30,25 +32,10 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_checkpoint(path: PathLike, checkpoint: Mapping[str, Any]) -> Path:
     """Atomically ``torch.save`` the checkpoint dict to ``path``."""
     path = Path(path)
-    _atomic_write(path, lambda tmp: torch.save(dict(checkpoint), tmp))
+    atomic_write(path, lambda tmp: torch.save(dict(checkpoint), tmp))
     return path
 
 
@@ -62,13 +49,67 @@ def resolve_checkpoint_path(path: PathLike) -> Path:
     return path
 
 
+class CheckpointError(ValueError):
+    """A weight or checkpoint file that cannot be used; the message names the file."""
+
+
+def load_torch_file(path: PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU; anything it refuses (random bytes, a
+    truncated file, a pickle of arbitrary objects) is a :class:`CheckpointError`."""
+    try:
+        with warnings.catch_warnings():  # torch's note on foreign pickle protocols: the error below says enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, zip / EOF errors, ...: a one-line message, no traceback
+        raise CheckpointError(f"{path}: not a stpn checkpoint (unsafe or corrupt pickle refused)") from exc
+
+
+def _load_safetensors_file(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError, header / size errors
+        raise CheckpointError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
+
+
+def read_model_state(path: PathLike) -> dict[str, torch.Tensor]:
+    """Model weights from a ``*.safetensors`` export or an engine checkpoint's ``model`` entry."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return _load_safetensors_file(path)
+    checkpoint = load_torch_file(path)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise CheckpointError(f"{path}: not a stpn checkpoint (expected an engine checkpoint with a `model` state dict)")
+    return checkpoint["model"]
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, Any], source: PathLike) -> nn.Module:
+    """``model.load_state_dict(state)``; wrong keys or shapes are a :class:`CheckpointError`
+    naming ``source``."""
+    try:
+        unwrap_model(model).load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{source} does not fit this model: {str(exc).splitlines()[0]} "
+                              f"{_first_mismatch(str(exc))}".rstrip()) from exc
+    return model
+
+
+def _first_mismatch(message: str) -> str:
+    """The first detail line of a ``load_state_dict`` error (missing keys, a shape)."""
+    details = [line.strip() for line in message.splitlines()[1:] if line.strip()]
+    return f"({details[0][:200]})" if details else ""
+
+
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Load a checkpoint (file or run directory) on CPU with ``weights_only=True``."""
     path = resolve_checkpoint_path(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_torch_file(path)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path}: not a stpn checkpoint (a {type(checkpoint).__name__}, not a dict)")
     missing = [k for k in ("model", "optimizer", "scheduler", "iteration", "config") if k not in checkpoint]
     if missing:
-        raise ValueError(f"{path} is not an stpn training checkpoint (missing {missing})")
+        raise CheckpointError(f"{path} is not an stpn training checkpoint (missing {missing})")
     return checkpoint
 
 
@@ -80,7 +121,7 @@ def export_safetensors(model: nn.Module, path: PathLike, metadata: Optional[Mapp
     path = Path(path)
     module = unwrap_model(model)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    _atomic_write(path, lambda tmp: save_model(module, tmp, metadata=meta or None))
+    atomic_write(path, lambda tmp: save_model(module, tmp, metadata=meta or None))
     return path
 
 

@@ -93,10 +93,18 @@ class TrainContext:
         """Base LR (multiplier 1) used at ``iteration``."""
         return self.config.lr * self.scheduler.lr_lambdas[0](iteration)
 
+    def check_finite_weights(self) -> None:
+        """Raise :class:`NonFiniteLossError` (``what="weights"``) if a parameter or buffer is NaN
+        or infinite: such a state is never written, so the last checkpoint stays a good one."""
+        for name, value in self.module.state_dict().items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise NonFiniteLossError(self.iteration, self.epoch, {name: math.nan}, "weights", _nonfinite_note(self))
+
     def save(self) -> None:
-        """Write ``checkpoint.pt`` (collective: call on every rank)."""
+        """Write ``checkpoint.pt`` (collective: call on every rank); refuses non-finite weights."""
         if self.last_checkpoint is not None and self.last_checkpoint[1] == self.iteration:
             return
+        self.check_finite_weights()
         ckpt = make_checkpoint(
             self.module, self.optimizer, self.scheduler, self.iteration, self.iters_per_epoch, self.config,
             log_window=self._window,
@@ -266,8 +274,10 @@ def fit(
     log_window: list[dict[str, float]] = []
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        start = restore_checkpoint(checkpoint, module, optimizer, scheduler, iters_per_epoch, config, info)
-        last_checkpoint = (resolve_checkpoint_path(resume), start)
+        resume_path = resolve_checkpoint_path(resume)
+        start = restore_checkpoint(checkpoint, module, optimizer, scheduler, iters_per_epoch, config, info,
+                                   source=str(resume_path))
+        last_checkpoint = (resume_path, start)
         log_window = list(checkpoint.get("log_window", []))
         del checkpoint
     train_model = module

@@ -21,7 +21,8 @@ from stpn.engine.distributed import all_reduce_mean
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term (or the gradient norm) became NaN or infinite; training stopped before the
-    optimiser step, so the parameters and the last checkpoint are still good."""
+    optimiser step, so the parameters and the last checkpoint are still good. ``what="weights"``:
+    the parameters themselves are not finite at a checkpoint, which was therefore not written."""
 
     def __init__(self, iteration: int, epoch: int, values: Mapping[str, float], what: str = "loss", note: str = ""):
         self.iteration = iteration
@@ -30,9 +31,10 @@ class NonFiniteLossError(FloatingPointError):
         self.what = what
         terms = ", ".join(f"{k}={v:.6g}" for k, v in self.values.items())
         bad = sorted(k for k, v in self.values.items() if not math.isfinite(v))
+        stopped = "this state was not saved" if what == "weights" else "before the optimizer step"
         super().__init__(
             f"non-finite {what} at iteration {iteration} (epoch {epoch}): {terms}; "
-            f"non-finite: {bad}. Training stopped before the optimizer step.{note}"
+            f"non-finite: {bad}. Training stopped {stopped}.{note}"
         )
 
 

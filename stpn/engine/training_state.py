@@ -9,7 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from stpn.engine.checkpoint import CHECKPOINT_FORMAT, unwrap_model
+from stpn.engine.checkpoint import CHECKPOINT_FORMAT, load_model_state, unwrap_model
 from stpn.engine.config import TrainConfig
 from stpn.engine.distributed import DistInfo, all_gather_objects
 from stpn.engine.rng import derive_seed, get_rng_state, seed_everything, set_rng_state
@@ -64,6 +64,7 @@ def restore_checkpoint(
     iters_per_epoch: int,
     config: TrainConfig,
     info: DistInfo,
+    source: str = "the checkpoint",
 ) -> int:
     """Load model, optimiser, scheduler and this rank's RNG state; return the iteration to run next.
 
@@ -78,7 +79,7 @@ def restore_checkpoint(
     changed = _config_differences(checkpoint["config"], config)
     if changed:
         warnings.warn(f"resuming with a config that differs from the checkpoint's in {changed}", stacklevel=3)
-    unwrap_model(model).load_state_dict(checkpoint["model"])
+    load_model_state(model, checkpoint["model"], source)
     try:
         optimizer.load_state_dict(checkpoint["optimizer"])
     except ValueError as err:

@@ -117,21 +117,14 @@ def read_tracker_config(path: str | Path) -> tuple[TrackerConfig, Path]:
 
 def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     """Model weights from ``model.safetensors`` or an engine ``checkpoint.pt``."""
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from stpn.engine.checkpoint import read_model_state
 
-        return load_file(str(weights))
-    try:
-        checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors: say which file, not a traceback
-        raise ValueError(f"{weights}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise ValueError(f"{weights}: expected an engine checkpoint with a `model` state dict")
-    return checkpoint["model"]
+    return read_model_state(weights)
 
 
 def load_tracker(path: str | Path):
     """``(MixFormer in eval mode, TrackerConfig)`` from a run directory or weight file."""
+    from stpn.engine.checkpoint import load_model_state
     from stpn.tracking.build import build_mixformer
 
     config, weights = read_tracker_config(path)
@@ -139,8 +132,5 @@ def load_tracker(path: str | Path):
         model = build_mixformer(**config.model)
     except TypeError as exc:
         raise ValueError(f"tracker.json `model` does not match build_mixformer: {exc}") from exc
-    try:
-        model.load_state_dict(load_state_dict(weights))
-    except RuntimeError as exc:
-        raise ValueError(f"{weights} does not fit the model tracker.json describes: {str(exc).splitlines()[0]}") from exc
+    load_model_state(model, load_state_dict(weights), f"{weights} (for the model {TRACKER_FILE} describes)")
     return model.eval(), config

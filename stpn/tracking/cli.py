@@ -7,12 +7,13 @@ the flags here override.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -58,40 +59,72 @@ def _first_frames(frames, video: str):
     return itertools.chain(head, frames)
 
 
-def run_track(args: argparse.Namespace) -> int:
+def check_initial_box(box: list[float], height: int, width: int) -> None:
+    """``--box`` must start a track on a ``width`` x ``height`` video: a box larger than the
+    image is refused, one reaching past its border is clipped with a warning on stderr."""
+    from stpn.tracking.crops import check_box
+
+    check_box(box, height, width)
+    x, y, w, h = box
+    if w > width or h > height:
+        raise ValueError(f"--box {x:g},{y:g},{w:g},{h:g} is larger than the {width}x{height} video frame")
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        x1, y1 = max(x, 0.0), max(y, 0.0)
+        x2, y2 = min(x + w, width), min(y + h, height)
+        print(f"stpn track: warning: --box {x:g},{y:g},{w:g},{h:g} reaches past the {width}x{height} frame; "
+              f"tracking starts from the clipped box {x1:g},{y1:g},{x2 - x1:g},{y2 - y1:g}", file=sys.stderr)
+
+
+def _track_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that are an input (video, checkpoint files) or cannot be written."""
+    from stpn.outputs import check_outputs, input_files
+
+    inputs = [("the input video", args.video), *input_files("--checkpoint", args.checkpoint)]
+    check_outputs(inputs, {"--out": args.out, "--txt": args.txt})
+
+
+def _follow_and_draw(tracker, frames, box, writer, total) -> tuple[list, float]:
+    """Track through ``frames``; draw each box on ``writer`` (if any). ``(boxes, tracker seconds)``."""
     from tqdm import tqdm
 
-    from stpn.data.video import VideoReader, VideoWriter, draw_boxes
-    from stpn.tracking.checkpoint import load_tracker
-    from stpn.tracking.crops import check_box
-    from stpn.tracking.online import OnlineTracker
+    from stpn.data.video import draw_boxes
     from stpn.tracking.sequence import follow
 
+    boxes, tracker_seconds = [], 0.0
+    for t, image, xywh, score, seconds in tqdm(follow(tracker, frames, box), total=total, desc="track", unit="frame"):
+        boxes.append(xywh)
+        tracker_seconds += seconds
+        if writer:
+            x, y, w, h = xywh
+            writer.write(draw_boxes(image, [[x, y, x + w, y + h]], ["target"], None if score is None else [score]))
+    return boxes, tracker_seconds
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from stpn.data.video import VideoReader, VideoWriter
+    from stpn.outputs import atomic_output, atomic_write
+    from stpn.tracking.checkpoint import load_tracker
+    from stpn.tracking.online import OnlineTracker
+
     box = parse_box(args.box)
+    _track_outputs(args)
     reader = VideoReader(args.video)
-    check_box(box, reader.height, reader.width)
+    frames = _first_frames(iter(reader), args.video)
+    check_initial_box(box, reader.height, reader.width)
     model, config = load_tracker(args.checkpoint)
     tracker = OnlineTracker(model, **online_settings(config.online, args), **runtime_settings(args))
-    frames = _first_frames(iter(reader), args.video)
-    writer: Optional[VideoWriter] = VideoWriter(args.out, reader.fps or 25.0, (reader.width, reader.height)) if args.out else None
-    boxes, tracker_seconds, start = [], 0.0, time.perf_counter()
-    try:
-        progress = tqdm(follow(tracker, frames, box), total=reader.frame_count or None, desc="track", unit="frame")
-        for t, image, xywh, score, seconds in progress:
-            boxes.append(xywh)
-            tracker_seconds += seconds
-            if writer:
-                x, y, w, h = xywh
-                writer.write(draw_boxes(image, [[x, y, x + w, y + h]], ["target"], None if score is None else [score]))
-    finally:
-        if writer:
-            writer.close()
+    start = time.perf_counter()
+    with contextlib.ExitStack() as outputs:  # the video is moved into place only once complete
+        writer = None
+        if args.out:
+            tmp = outputs.enter_context(atomic_output(args.out, keep_suffix=True))
+            writer = outputs.enter_context(VideoWriter(tmp, reader.fps or 25.0, (reader.width, reader.height)))
+        boxes, tracker_seconds = _follow_and_draw(tracker, frames, box, writer, reader.frame_count or None)
     wall = time.perf_counter() - start
     if args.out:
         print(f"annotated video written to {args.out}")
     if args.txt:
-        Path(args.txt).parent.mkdir(parents=True, exist_ok=True)
-        np.savetxt(args.txt, np.stack(boxes), fmt="%.3f", delimiter=",")
+        atomic_write(args.txt, lambda tmp: np.savetxt(tmp, np.stack(boxes), fmt="%.3f", delimiter=","))
         print(f"boxes (x,y,w,h per frame) written to {args.txt}")
     n = len(boxes)
     print(f"{n} frames in {wall:.1f} s: {n / max(wall, 1e-9):.2f} frames/s "
@@ -124,8 +157,12 @@ def run_eval_track(args: argparse.Namespace) -> int:
     from stpn.tracking.checkpoint import load_tracker
     from stpn.tracking.evaluate import evaluate_tracker
 
+    from stpn.outputs import check_writable_dir
+
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"dataset root not found: {args.data}")
+    if args.results:
+        check_writable_dir(args.results, "--results directory")
     model, config = load_tracker(args.checkpoint)
     run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
     # a training stage directory (run/stage2) is named after its run: run_stage2
@@ -168,8 +205,6 @@ COMMANDS = {"track": run_track, "eval-track": run_eval_track}
 
 
 def run_tracking_command(args: argparse.Namespace) -> int:
-    try:
-        return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # DatasetFormatError is a ValueError
-        print(f"stpn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    from stpn.cli_errors import run_reporting_errors
+
+    return run_reporting_errors(args.command, COMMANDS[args.command], args)

@@ -224,3 +224,14 @@ class OnlineTracker:
             self.online_templates[slot], self.online_frames[slot] = self.candidate, self.candidate_frame
         self.memory = self.model.encode_templates(self.template, self.online_template)
         self.template_updates.append((t, self.candidate_frame))
+
+
+def check_online_settings(settings, source: str) -> None:
+    """Raise a ``ValueError`` naming ``source`` if ``settings`` has keys that are not
+    :class:`OnlineTracker` arguments (a typo would otherwise be found only at tracking time)."""
+    import inspect
+
+    known = set(inspect.signature(OnlineTracker).parameters) - {"model", "device"}
+    unknown = sorted(set(settings or {}) - known)
+    if unknown:
+        raise ValueError(f"{source} `online` has unknown settings {unknown}; known: {', '.join(sorted(known))}")

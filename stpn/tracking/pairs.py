@@ -233,7 +233,7 @@ class TrackingPairs(Dataset):
             raise ValueError("negatives from another sequence need at least two sequences (or off_target_share=1)")
         self.sequences = list(sequences)
         self.settings = settings
-        self.samples_per_epoch = int(samples_per_epoch or len(self.sequences))
+        self.samples_per_epoch = len(self.sequences) if samples_per_epoch is None else int(samples_per_epoch)
         if self.samples_per_epoch < 1:
             raise ValueError(f"samples_per_epoch must be >= 1, got {samples_per_epoch}")
         self.seed = seed

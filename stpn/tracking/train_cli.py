@@ -21,7 +21,6 @@ The run directory gets ``stage1/`` and ``stage2/``; ``stage2`` is the tracker to
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +52,26 @@ def read_sequences(root: str | Path, splits: Any):
 
 def run_train_track(args: argparse.Namespace) -> int:
     from stpn.engine import TrainConfig
+    from stpn.engine.rng import seed_everything
+    from stpn.outputs import check_run_directory
     from stpn.tracking.build import build_mixformer
+    from stpn.tracking.online import check_online_settings
     from stpn.tracking.pairs import PairSettings
     from stpn.tracking.train import train_two_stages
 
     cfg = load_track_config(args.config)
+    check_online_settings(cfg.get("online"), str(args.config))
     length = {"max_iters": args.max_iters, "epochs": None, "milestones": []} if args.max_iters else {}
     if args.device:
         length["device"] = args.device
     stage1 = TrainConfig.from_dict({**cfg["stage1"], **length}, args.config, section="stage1")
     stage2 = TrainConfig.from_dict({**cfg["stage2"], **length}, args.config, section="stage2") if cfg.get("stage2") else None
     data = cfg["data"]
+    out = check_run_directory(args.out or Path("runs") / Path(args.config).stem, args.resume, args.overwrite)
     sequences = read_sequences(args.data or data["root"], data.get("split", "train"))
     model_kwargs = dict(cfg["model"])
+    seed_everything(stage1.seed)  # the model's initialisation repeats with the seed too
     tracker = build_mixformer(**model_kwargs, weights=cfg.get("pretrained"))
-    out = Path(args.out or Path("runs") / Path(args.config).stem)
     print(f"{len(sequences)} training sequences; run directory {out}", flush=True)
     histories = train_two_stages(
         tracker, model_kwargs, sequences, PairSettings.from_dict(cfg.get("pairs") or {}), stage1, stage2, out,
@@ -88,13 +92,12 @@ def add_train_track_command(sub) -> None:
     cmd.add_argument("--data", default=None, help="GOT-10k root (overrides data.root)")
     cmd.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     cmd.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    cmd.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     cmd.add_argument("--max-iters", type=int, default=None, help="override each stage's length (smoke tests)")
     cmd.add_argument("--device", default=None, help="override each stage's device (default: CUDA when available, else CPU)")
 
 
 def run_train_track_command(args: argparse.Namespace) -> int:
-    try:
-        return run_train_track(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"stpn train-track: error: {exc}", file=sys.stderr)
-        return 2
+    from stpn.cli_errors import run_reporting_errors
+
+    return run_reporting_errors("train-track", run_train_track, args)

@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 from stpn.data.formats.errors import ProblemLog
 from stpn.data.formats.geometry import decode_mask, encode_mask
 from stpn.data.formats.json_fields import load_json
+from stpn.data.formats.text_files import read_lines
 from stpn.data.types import DETERIORATIONS, FrameAnnotation
 
 SIDECAR_NAME = "stpn_extras.json"
@@ -146,7 +147,9 @@ def read_categories(root: Path, log: ProblemLog) -> Optional[list[str]]:
     path = Path(root) / CATEGORIES_NAME
     if not path.is_file():
         return None
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = read_lines(path, log)
+    if names is None:
+        return None
     if len(set(names)) != len(names):
         log.report(path, "names", "a class name is listed twice")
     if not names:

@@ -16,12 +16,15 @@ def list_frames(directory: Path, suffixes: tuple[str, ...] = JPEG_SUFFIXES) -> l
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def image_size(path: Path, log: ProblemLog, field: str = "image") -> Optional[tuple[int, int]]:
-    """``(width, height)`` from the image header; an unreadable file is reported."""
+def image_size(path: Path, log: ProblemLog, field: str = "image", decode: bool = False) -> Optional[tuple[int, int]]:
+    """``(width, height)`` from the image header (``decode``: after decoding every pixel, which
+    finds corrupt and truncated files); an unreadable file is reported."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            if decode:
+                img.load()
             return img.size
     except FileNotFoundError:
         log.report(path, field, "frame file not found")

@@ -31,6 +31,7 @@ from stpn.data.formats.errors import ProblemLog, strict_if_none
 from stpn.data.formats.extras import SIDECAR_NAME, apply_sidecar, read_categories, write_categories, write_sidecar
 from stpn.data.formats.frame_files import check_numbering, image_size, list_frames
 from stpn.data.formats.geometry import check_box, parse_numbers, xywh_to_xyxy, xyxy_to_xywh
+from stpn.data.formats.text_files import read_lines, read_text
 from stpn.data.formats.writing import WriteSummary, checked_videos, save_frame, video_tracks
 from stpn.data.types import FrameAnnotation, Instance, Video, VideoDataset
 
@@ -109,7 +110,7 @@ def read_got10k(
     split_dir = root / split
     list_file = split_dir / "list.txt"
     if list_file.is_file():
-        names = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+        names = read_lines(list_file, log) or []
     else:
         names = sorted(p.name for p in split_dir.iterdir() if p.is_dir()) if split_dir.is_dir() else []
     fixed = list(categories) if categories is not None else read_categories(root, log)
@@ -137,7 +138,9 @@ def _read_labels(path: Path, length: int, allowed: range, log: ProblemLog) -> Op
     """A ``*.label`` file: one integer in ``allowed`` per frame; ``None`` if absent or bad."""
     if not path.is_file():
         return None
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    lines = read_lines(path, log)
+    if lines is None:
+        return None
     if len(lines) != length:
         log.report(path, "lines", f"{len(lines)} labels for {length} frames")
         return None
@@ -152,8 +155,8 @@ def _read_meta(path: Path, log: ProblemLog) -> tuple[str, int]:
     """``(object_class, track_id)`` from ``meta_info.ini`` (``"object"``, 0 where missing)."""
     meta = configparser.ConfigParser(interpolation=None)
     try:
-        if path.is_file():
-            meta.read_string(path.read_text())
+        text = read_text(path, log) if path.is_file() else ""
+        meta.read_string(text or "")
     except configparser.Error as exc:
         log.report(path, "ini", f"not a valid ini file: {exc.message.splitlines()[0]}")
         return "object", 0
@@ -178,7 +181,9 @@ def _read_sequence(folder: Path, log: ProblemLog) -> Optional[dict]:
     if not gt.is_file():
         log.report(gt, "file", "groundtruth.txt is missing")
         return None
-    lines = [line.strip() for line in gt.read_text().splitlines() if line.strip()]
+    lines = read_lines(gt, log)
+    if lines is None:
+        return None
     if len(lines) not in (1, len(files)):
         log.report(gt, "lines", f"{len(lines)} boxes for {len(files)} frame files")
         return None

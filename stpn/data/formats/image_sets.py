@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 from stpn.data.formats.errors import ProblemLog
+from stpn.data.formats.text_files import read_text
 
 
 def find_image_set(root: Path, names: Iterable[str]) -> Optional[Path]:
@@ -39,9 +40,11 @@ def image_set_lines(path: Path, split: str, log: ProblemLog) -> Iterator[tuple[s
     The first column must start with ``<split>/``; lines that do not are reported and skipped.
     """
     try:
-        text = path.read_text()
+        text = read_text(path, log)
     except (FileNotFoundError, IsADirectoryError):
         log.report(path, "file", "image set list not found")
+        return
+    if text is None:  # not UTF-8 (reported)
         return
     for number, line in enumerate(text.splitlines(), start=1):
         tokens = line.split()
