@@ -38,6 +38,14 @@ def one_line(exc: BaseException) -> str:
     return lines[0].strip() if lines else type(exc).__name__
 
 
+def _close_progress_bars() -> None:
+    """End any progress bar the failure interrupted, so the error starts a line of its own."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def run_reporting_errors(command: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """``run(args)``, with an expected failure printed as one line (exit status 2)."""
     try:
@@ -45,5 +53,6 @@ def run_reporting_errors(command: str, run: Callable[[argparse.Namespace], int],
     except EXPECTED_ERRORS as exc:
         if os.environ.get("STPN_TRACEBACK"):
             raise
+        _close_progress_bars()
         print(f"stpn {command}: error: {one_line(exc)}", file=sys.stderr)
         return 2

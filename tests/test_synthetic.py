@@ -74,7 +74,7 @@ def test_annotations_are_consistent(videos):
                 assert inst.mask.shape == (96, 96) and inst.mask.dtype == bool and inst.mask.any()
                 ys, xs = np.nonzero(inst.mask)
                 assert xs.min() >= x1 and xs.max() < x2 and ys.min() >= y1 and ys.max() < y2  # mask inside box
-                assert 0.05 <= inst.visible_fraction <= 1.0
+                assert 0.05 <= inst.visible_fraction <= 1.0 or (inst.deteriorations and inst.visible_fraction > 0)
                 if inst.visible_fraction == 1.0:  # nothing in front: the box is the mask's tight box
                     np.testing.assert_array_equal(inst.box, [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
                 assert set(inst.deteriorations) <= set(DETERIORATIONS)

@@ -11,7 +11,9 @@ object but not tell its class, while the neighbouring clean frames show it plain
 
 Annotations (:mod:`stpn.data.types`): boxes are the tight box of the object's whole outline
 (amodal, so they do not shrink when something passes in front), masks are the visible pixels,
-``visible_fraction`` their ratio; an object less than 5 % visible is left out of that frame.
+``visible_fraction`` their ratio; an object less than 5 % visible is left out of that frame,
+unless a deterioration is what hides it (an occluder passing in front): then it stays while any
+pixel of it shows, so that every frame a deterioration changed records it.
 ``FrameAnnotation.deteriorations`` lists the frame-level kinds, ``Instance.deteriorations``
 everything that hit the object (the frame-level kinds of its frame included).
 
@@ -74,7 +76,7 @@ def _instances(drawn: DrawnFrame, tracks: list[Track], size: int) -> list[Instan
         full[obj.top:obj.top + h, obj.left:obj.left + w] = obj.amodal
         visible = full & (drawn.owner == obj.index)
         share = float(visible.sum()) / area
-        if share < MIN_VISIBLE_SHARE:
+        if share < MIN_VISIBLE_SHARE and not (obj.hits and visible.any()):  # hidden by a deterioration: kept
             continue
         rows, cols = np.flatnonzero(obj.amodal.any(axis=1)), np.flatnonzero(obj.amodal.any(axis=0))
         box = np.array([obj.left + cols[0], obj.top + rows[0], obj.left + cols[-1] + 1, obj.top + rows[-1] + 1],
