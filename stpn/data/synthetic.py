@@ -46,7 +46,7 @@ from stpn.data.types import FrameAnnotation, Instance, Video, VideoDataset
 __all__ = ["CATEGORIES", "GENERATOR_VERSION", "SEVERITY_DEFAULT", "generate_video", "iter_videos", "generate_dataset"]
 
 SEVERITY_DEFAULT = 1.0
-GENERATOR_VERSION = 2  # bumped whenever the same (seed, index) draws a different video; part of cache keys
+GENERATOR_VERSION = 3  # bumped whenever the same (seed, index) draws a different video; part of cache keys
 OBJECTS_PER_VIDEO = (2, 4)  # inclusive
 MIN_VISIBLE_SHARE = 0.05
 MIN_SIZE = 48
