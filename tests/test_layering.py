@@ -1,4 +1,4 @@
-"""Imports run down the layers, and the predictor vocabulary has one home."""
+"""Imports run down the layers, and the predictor vocabulary and the Mixer token rule have one home."""
 import ast
 from pathlib import Path
 
@@ -47,3 +47,19 @@ def test_one_vocabulary_for_the_predictors():
     # the detector takes the released names too (tracking always did)
     detector = build_vid_detector(num_classes=2, predictor="avg", fpn_channels=16, swin_kwargs=SWIN, **HEADS)
     assert type(detector.extractor.predictor).__name__ == "TopKAveragePredictor"
+
+
+def test_one_mixer_token_rule_for_both_tasks():
+    """The Mixer mixes a fixed token count: detection pools to MIXER_GRID (or the given grid),
+    the tracker takes its fixed search crop's native grid; the other predictors take any grid."""
+    from stpn.prompts.build import MIXER_GRID, support_tokens
+    from stpn.tracking.build import build_mixformer
+
+    assert support_tokens("mixer") == (MIXER_GRID, {"num_tokens": 49})
+    assert support_tokens("mixer", [3, 2]) == ((3, 2), {"num_tokens": 6})
+    assert support_tokens("mixer", default_grid=(8, 8)) == ((8, 8), {"num_tokens": 64})
+    assert support_tokens("att") == (None, {}) and support_tokens("topk", [2, 2]) == ((2, 2), {})
+    detector = build_vid_detector(num_classes=2, predictor="mixer", fpn_channels=16, swin_kwargs=SWIN, **HEADS)
+    assert detector.extractor.support_grid == MIXER_GRID and detector.extractor.predictor.num_tokens == 49
+    tracker = build_mixformer("tiny", stpn=True, predictor="mixer", template_size=64, search_size=128)
+    assert tracker.stpn.support_grid == (8, 8) and tracker.predictor.num_tokens == 64

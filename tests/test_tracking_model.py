@@ -253,3 +253,58 @@ def test_stage_two_freezing_by_name_prefix():
     out = m(images(2, T, 0), None, images(2, S, 2), support=torch.randn(2, 2, 3, S, S), with_score=True)
     (out.score_logits.sum() + out.boxes.sum()).backward()
     assert {n for n, p in m.named_parameters() if p.grad is not None} == trainable
+
+
+@torch.no_grad()
+def test_the_tracker_runs_the_one_stpn(stpn_model, plain_model):
+    """The tracker's support embeddings and prompts are STPN's for the same inputs."""
+    from stpn.prompts.stpn import STPN
+
+    m = stpn_model
+    assert isinstance(m.stpn, STPN) and m.stpn.backbone is m.backbone and m.stpn.predictor is m.predictor
+    assert plain_model.stpn is None and not plain_model.support_grad and not plain_model.has_stpn
+    frames, mask = torch.randn(2, 3, 3, S, S), torch.tensor([[True, False, True], [True, True, True]])
+    reference = STPN(m.backbone, m.predictor)
+    ours = m.predict_prompts(m.embed_support(frames.flatten(0, 1)).unflatten(0, (2, 3)), mask)
+    assert torch.equal(ours, reference.predict_prompts(reference.embed_support(frames), mask))
+
+
+@torch.no_grad()
+def test_mixer_tracker_takes_the_native_search_grid():
+    """The Mixer token-count rule (stpn.prompts.build.support_tokens): a tracker's search crops
+    have a fixed size, so the Mixer mixes the native (S/16)² tokens, unpooled."""
+    torch.manual_seed(0)
+    m = build_mixformer("tiny", stpn=True, predictor="mixer", template_size=T, search_size=S).eval()
+    assert m.predictor.num_tokens == (S // 16) ** 2 and m.stpn.support_grid == (S // 16, S // 16)
+    frames = torch.randn(2, 3, S, S)
+    native = m.backbone.embed(frames).flatten(2).transpose(1, 2)
+    assert torch.equal(m.embed_support(frames), native)
+
+
+def test_state_dict_keys_are_unchanged_so_saved_trackers_load(stpn_model, plain_model, tmp_path):
+    """The STPN shares the tracker's modules without being a child: the keys stay
+    backbone.* / box_head.* / score_head.* / predictor.*, as trackers were saved before."""
+    from stpn.tracking.checkpoint import load_tracker, save_tracker
+
+    for m in (stpn_model, plain_model):
+        parts = [p for p in ("backbone", "box_head", "score_head", "predictor") if getattr(m, p) is not None]
+        expected = {f"{p}.{key}" for p in parts for key in getattr(m, p).state_dict()}
+        assert set(m.state_dict()) == expected
+    model_kwargs = dict(variant="tiny", stpn=True, template_size=T, search_size=S)
+    loaded, _ = load_tracker(save_tracker(tmp_path, stpn_model, model_kwargs))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), stpn_model.state_dict().values()))
+    assert loaded.stpn.backbone is loaded.backbone  # the loaded weights are the STPN's
+
+
+def test_compatibility_checks_are_stpns():
+    from stpn.prompts.build import build_predictor
+    from stpn.tracking.model import MixFormer
+
+    m = build_mixformer("tiny", template_size=T, search_size=S)
+    parts = (m.backbone, m.box_head, m.score_head)
+    for predictor, message in ((build_predictor("att", 64, 16, 5), "N_P=9"),
+                               (build_predictor("att", 32, 16, 9), "support_dim"),
+                               (build_predictor("att", 64, 32, 9), "prompt width"),
+                               (build_predictor("att", 64, 16, 9, deep_dims=m.backbone.prompt_dims), "shallow")):
+        with pytest.raises(ValueError, match=message):
+            MixFormer(*parts, predictor, T, S)

@@ -14,7 +14,7 @@ from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.neck import NormFPN
 from stpn.detection.selsa import make_selsa_roi_heads
 from stpn.detection.selsa_detector import SelsaFasterRCNN
-from stpn.prompts.build import build_predictor, canonical_predictor
+from stpn.prompts.build import build_predictor, support_tokens
 from stpn.prompts.stpn import STPN
 
 FPN_LEVELS = ("0", "1", "2", "3")
@@ -102,11 +102,7 @@ def build_vid_detector(
     backbone = build_swin(variant, weights=weights, **(swin_kwargs or {}))
     extractor = backbone
     if predictor is not None:
-        predictor = canonical_predictor(predictor)
-        extra = {}
-        if predictor == "mixer":
-            grid = tuple(support_grid or (7, 7))
-            support_grid, extra = grid, {"num_tokens": grid[0] * grid[1]}
+        support_grid, extra = support_tokens(predictor, support_grid)
         dvp = build_predictor(
             predictor,
             support_dim=backbone.support_dim,

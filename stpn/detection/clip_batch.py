@@ -2,12 +2,11 @@
 
 Resizing is the data pipeline's job (:mod:`stpn.data.transforms` resizes a whole clip with one
 scale), so that a key frame and its support frames always share one size. Here frames are only
-normalised and zero-padded at the bottom/right to a common size divisible by ``size_divisible``
-(32 for Swin's four stages), as torchvision's ``GeneralizedRCNNTransform`` does after resizing.
+normalised and zero-padded to a common size divisible by ``size_divisible``
+(:func:`stpn.data.normalisation.normalise_and_pad`).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -15,7 +14,7 @@ import torch
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 
-from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD, normalise_and_pad
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ClipBatch", "make_clip_batch"]
 
@@ -28,14 +27,6 @@ class ClipBatch:
     images: ImageList
     support: Optional[Tensor]
     mask: Optional[Tensor]
-
-
-def _pad_stack(frames: Sequence[Tensor], height: int, width: int) -> Tensor:
-    """Zero-pad ``(..., 3, h, w)`` tensors to ``(..., 3, height, width)`` and stack them."""
-    out = frames[0].new_zeros((len(frames),) + tuple(frames[0].shape[:-2]) + (height, width))
-    for i, f in enumerate(frames):
-        out[i, ..., : f.shape[-2], : f.shape[-1]] = f
-    return out
 
 
 def make_clip_batch(
@@ -54,12 +45,8 @@ def make_clip_batch(
     for i, img in enumerate(images):
         if img.dim() != 3 or img.shape[0] != 3:
             raise ValueError(f"key frame {i} must be (3, H, W), got {tuple(img.shape)}")
-    m = torch.tensor(mean, dtype=images[0].dtype, device=images[0].device)[:, None, None]
-    s = torch.tensor(std, dtype=images[0].dtype, device=images[0].device)[:, None, None]
     sizes = [tuple(img.shape[-2:]) for img in images]
-    height = int(math.ceil(max(h for h, _ in sizes) / size_divisible) * size_divisible)
-    width = int(math.ceil(max(w for _, w in sizes) / size_divisible) * size_divisible)
-    keys = _pad_stack([(img - m) / s for img in images], height, width)
+    keys = normalise_and_pad(images, size_divisible, mean, std)
     support = mask = None
     if supports is not None:
         if len(supports) != len(images):
@@ -73,7 +60,7 @@ def make_clip_batch(
                     f"support clip {i} must be (K, 3, {img.shape[-2]}, {img.shape[-1]}) like its "
                     f"key frame, got {tuple(sup.shape)}"
                 )
-        support = _pad_stack([(sup - m) / s for sup in supports], height, width)
+        support = normalise_and_pad(supports, size_divisible, mean, std)  # each clip has its key's size
         if masks is not None:
             mask = torch.stack(list(masks)).bool()
     return ClipBatch(ImageList(keys, sizes), support, mask)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from typing import Iterable, Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
 
-from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import normalise_and_pad, padded_size
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.selsa_cache import SupportRoICache
 from stpn.engine.device import inference_autocast, model_device, step_under
@@ -33,13 +32,7 @@ def prepare_frame(frame: Tensor, size_divisible: int = 32, device: Optional[torc
         raise ValueError(f"a frame must be (3, H, W), got {tuple(frame.shape)}")
     if device is not None:
         frame = frame.to(device, non_blocking=True)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=frame.dtype, device=frame.device)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, dtype=frame.dtype, device=frame.device)[:, None, None]
-    h, w = frame.shape[-2:]
-    ph, pw = (math.ceil(n / size_divisible) * size_divisible for n in (h, w))
-    out = frame.new_zeros(3, ph, pw)
-    out[:, :h, :w] = (frame - mean) / std
-    return out
+    return normalise_and_pad([frame], size_divisible)[0]
 
 
 class _Prepared(Sequence):
@@ -123,7 +116,7 @@ def _to_cpu(detections) -> Iterator[tuple[int, dict[str, Tensor]]]:
 def _run_heads(model: VideoFasterRCNN, batch, size, support=None) -> list[tuple[int, dict[str, Tensor]]]:
     indices = [t for t, _ in batch]
     maps = [torch.stack(level) for level in zip(*(m for _, m in batch))]
-    padded = tuple(int(math.ceil(n / 32) * 32) for n in size)
+    padded = padded_size(size)
     extra = {} if support is None else {"support": support.for_keys(indices)}
     detections = model.detect_from_maps(maps, [size] * len(indices), padded, **extra)
     return list(zip(indices, detections))

@@ -3,9 +3,8 @@
 A frame's SELSA support features (its top proposals' fc6 / fc7 features, ``(2, n, R)``) do not
 depend on the key frame they support, so they are cached per frame index. The support frames of
 key ``t`` come from the same samplers as STPN's (:mod:`stpn.prompts.sampling`: per-video,
-sliding, causal), so "STPN + SELSA" uses one set of support frames for both. After each batch of
-key frames, entries below the smallest index the next key frame can ask for are dropped (the
-smallest support index never decreases with ``t`` under these samplers).
+sliding, causal), so "STPN + SELSA" uses one set of support frames for both, and the same cache
+and eviction rule (:class:`~stpn.prompts.support_cache.SupportCache`).
 
 The frames must be a sequence (random access): per-video mode reaches across the whole video
 and sliding mode ahead of the key frame. ``detect_video`` reads a stream into a list first
@@ -20,6 +19,7 @@ from torch import Tensor
 
 from stpn.prompts.sampling import build_sampler
 from stpn.prompts.settings import DEFAULT_INFERENCE, check_mode
+from stpn.prompts.support_cache import SupportCache
 
 
 class SupportRoICache:
@@ -31,6 +31,9 @@ class SupportRoICache:
         image_size: the frames' true ``(H, W)`` (all frames of a video share it).
         mode / num_support / stride: the support sampler (``K`` and ``S``).
         batch_size: support frames run through the backbone together.
+
+    The features live in a :class:`~stpn.prompts.support_cache.SupportCache` (``cache``);
+    ``computed`` lists the frame indices whose features were computed, in order.
     """
 
     def __init__(
@@ -46,24 +49,21 @@ class SupportRoICache:
         mode = check_mode(mode)
         self.model, self.frames, self.image_size = model, frames, tuple(image_size)
         self.sampler = build_sampler(mode, num_support, stride)
-        self.batch_size = max(1, batch_size)
-        self.cache: dict[int, Tensor] = {}
-        self.computed: list[int] = []  # frame indices whose features were computed, in order
+        self.cache = SupportCache(self._support_features, batch_size=max(1, batch_size))
+
+    @property
+    def computed(self) -> list[int]:
+        return self.cache.computed
+
+    def _support_features(self, indices: list[int]) -> list[Tensor]:
+        frames = torch.stack([self.frames[i] for i in indices])
+        return self.model.support_frames(frames, [self.image_size] * len(indices))
 
     @torch.no_grad()
     def for_keys(self, keys: Sequence[int]) -> list[list[Tensor]]:
         length = len(self.frames)
-        wanted = [self.sampler(t, length) for t in keys]
-        missing = sorted({i for indices in wanted for i in indices} - set(self.cache))
-        for start in range(0, len(missing), self.batch_size):
-            chunk = missing[start : start + self.batch_size]
-            frames = torch.stack([self.frames[i] for i in chunk])
-            self.cache.update(zip(chunk, self.model.support_frames(frames, [self.image_size] * len(chunk))))
-            self.computed.extend(chunk)
-        out = [[self.cache[i] for i in indices] for indices in wanted]
+        out = self.cache.gather([self.sampler(t, length) for t in keys])
         following = max(keys) + 1
         if following < length:
-            needed = min(self.sampler(following, length))
-            for i in [i for i in self.cache if i < needed]:
-                del self.cache[i]
+            self.cache.forget_before_key(self.sampler, following, length)
         return out

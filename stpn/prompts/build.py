@@ -12,6 +12,7 @@ from stpn.prompts.released_predictors import RelationPredictor, TopKAveragePredi
 PREDICTORS = ("transformer", "mixer", "relation", "topk")
 # the authors' released code names the two released predictors "att" and "avg"
 PREDICTOR_ALIASES = {"att": "relation", "avg": "topk"}
+MIXER_GRID = (7, 7)  # the Mixer's support grid where the input size varies (detection)
 
 
 def canonical_predictor(name: str) -> str:
@@ -22,6 +23,25 @@ def canonical_predictor(name: str) -> str:
         choices = ", ".join(PREDICTORS) + f" (or the released {', '.join(PREDICTOR_ALIASES)})"
         raise ValueError(f"unknown predictor {name!r}; choose one of {choices}")
     return name
+
+
+def support_tokens(
+    name: str, support_grid: Optional[Sequence[int]] = None, default_grid: Sequence[int] = MIXER_GRID
+) -> tuple[Optional[tuple[int, int]], dict]:
+    """The support grid an STPN pools to and the predictor options it implies.
+
+    The Mixer predictor mixes a fixed number of tokens per support frame, so it needs a fixed
+    support grid: ``support_grid``, else ``default_grid`` (:data:`MIXER_GRID`, or the native
+    grid where the input size is fixed, as for a tracker's search crops), and ``num_tokens`` =
+    its area. The other predictors take any token count: ``support_grid`` as given (None: the
+    backbone's native grid) and no options.
+
+    Returns ``(support_grid for STPN, extra build_predictor keyword arguments)``.
+    """
+    if canonical_predictor(name) != "mixer":
+        return (tuple(support_grid) if support_grid is not None else None), {}
+    grid = tuple(support_grid or default_grid)
+    return grid, {"num_tokens": grid[0] * grid[1]}
 
 
 def build_predictor(

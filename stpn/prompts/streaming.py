@@ -28,6 +28,7 @@ from torch import Tensor
 from stpn.prompts.sampling import build_sampler
 from stpn.prompts.settings import DEFAULT_INFERENCE, check_mode
 from stpn.prompts.stpn import STPN
+from stpn.prompts.support_cache import SupportCache
 
 Features = list[Tensor]
 
@@ -43,8 +44,9 @@ class StreamingExtractor:
         batch_size: key frames processed together (their missing embeddings, prompts and
             prompted passes each in one batched call). Results do not depend on it.
 
-    After a run, ``embedded`` lists the frame indices whose embedding was computed, in order
-    (each at most once) and ``max_cached`` is the largest number of embeddings held at once.
+    The embeddings live in a :class:`~stpn.prompts.support_cache.SupportCache`. After a run,
+    ``embedded`` lists the frame indices whose embedding was computed, in order (each at most
+    once) and ``max_cached`` is the largest number of embeddings held at once.
     """
 
     def __init__(
@@ -62,8 +64,15 @@ class StreamingExtractor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
-        self.embedded: list[int] = []
-        self.max_cached = 0
+        self.cache = SupportCache()
+
+    @property
+    def embedded(self) -> list[int]:
+        return self.cache.computed
+
+    @property
+    def max_cached(self) -> int:
+        return self.cache.max_held
 
     @torch.no_grad()
     def run(self, frames: Iterable[Tensor], prompt_frames: Optional[Sequence[Tensor]] = None
@@ -73,7 +82,7 @@ class StreamingExtractor:
         ``prompt_frames`` (per-video mode only): take the support frames from this sequence
         instead of the video itself, e.g. another video's frames, to measure how much of STPN's
         effect comes from the video's own frames. ``embedded`` then indexes ``prompt_frames``."""
-        self.embedded, self.max_cached = [], 0
+        self.cache = SupportCache()
         if prompt_frames is not None and self.mode != "per-video":
             raise ValueError(f"prompt_frames needs per-video mode, not {self.mode!r}")
         if self.mode == "per-video":
@@ -94,10 +103,9 @@ class StreamingExtractor:
         source = frames if prompt_frames is None else prompt_frames
         if len(source) == 0:
             raise ValueError("prompt_frames is empty")
-        support = sorted(set(self.sampler(0, len(source))))
-        embeddings = self._embed({i: source[i] for i in support})
-        indices = self.sampler(0, len(source))
-        prompts = self.model.predict_prompts(torch.stack([embeddings[i] for i in indices])[None])
+        self.cache = SupportCache(self._embedder(source))
+        (embeddings,) = self.cache.gather([self.sampler(0, len(source))])
+        prompts = self.model.predict_prompts(torch.stack(embeddings)[None])
         for start in range(0, length, self.batch_size):
             keys = list(range(start, min(start + self.batch_size, length)))
             batch = torch.stack([frames[t] for t in keys])
@@ -106,7 +114,7 @@ class StreamingExtractor:
 
     def _run_stream(self, frames: Iterator[Tensor]) -> Iterator[tuple[int, Features]]:
         raw: dict[int, Tensor] = {}  # frames still needed as key frames or for an embedding
-        cache: dict[int, Tensor] = {}  # support embeddings (N, d_L)
+        self.cache = SupportCache(self._embedder(raw))  # support embeddings (N, d_L)
         next_key, seen, ended = 0, 0, False
         while True:
             try:
@@ -118,45 +126,32 @@ class StreamingExtractor:
             pending = min(ready_until, next_key + self.batch_size) - next_key
             if pending >= self.batch_size or (ended and pending > 0):
                 keys = list(range(next_key, next_key + pending))
-                yield from self._emit(keys, raw, cache, seen)
+                yield from self._emit(keys, raw, seen)
                 next_key += pending
-                self._evict(next_key, raw, cache, seen)
+                self._evict(next_key, raw, seen)
             if ended and next_key >= seen:
                 if seen == 0:
                     raise ValueError("the video has no frames")
                 return
 
-    def _emit(self, keys, raw, cache, seen) -> Iterator[tuple[int, Features]]:
+    def _emit(self, keys, raw, seen) -> Iterator[tuple[int, Features]]:
         # Before the end every index a ready key can ask for is < seen, so `seen` stands in for
         # the still unknown length without changing any clamped index.
-        supports = [self.sampler(t, seen) for t in keys]
-        missing = {i: raw[i] for s in supports for i in s if i not in cache}
-        cache.update(self._embed(missing))
-        self.max_cached = max(self.max_cached, len(cache))
-        support = torch.stack([torch.stack([cache[i] for i in s]) for s in supports])
-        prompts = self.model.predict_prompts(support)
+        supports = self.cache.gather([self.sampler(t, seen) for t in keys])
+        prompts = self.model.predict_prompts(torch.stack([torch.stack(s) for s in supports]))
         feats = self.model(torch.stack([raw[t] for t in keys]), prompts=prompts)
         return _split(keys, feats)
 
-    def _evict(self, next_key, raw, cache, seen) -> None:
-        """Drop frames and embeddings below the smallest index the next key frame can use.
-
-        The smallest support index of key ``t`` never decreases for ``t >= 1`` under every
-        sampler here, so a dropped entry is never asked for again.
-        """
+    def _evict(self, next_key, raw, seen) -> None:
+        """Drop embeddings and frames below the smallest index the next key frame can use."""
         # the next key frame may not have arrived yet (causal mode): size the video to hold it
-        needed = min(min(self.sampler(next_key, max(seen, next_key + 1))), next_key)
-        for store in (raw, cache):
-            for i in [i for i in store if i < needed]:
-                del store[i]
+        oldest = self.cache.forget_before_key(self.sampler, next_key, max(seen, next_key + 1))
+        for i in [i for i in raw if i < min(oldest, next_key)]:
+            del raw[i]
 
-    def _embed(self, frames: dict[int, Tensor]) -> dict[int, Tensor]:
-        if not frames:
-            return {}
-        indices = sorted(frames)
-        self.embedded.extend(indices)
-        tokens = self.model.embed_frames(torch.stack([frames[i] for i in indices]))
-        return dict(zip(indices, tokens))
+    def _embedder(self, frames):
+        """``SupportCache`` compute function: indices into ``frames`` → ``(F, N, d_L)``."""
+        return lambda indices: self.model.embed_frames(torch.stack([frames[i] for i in indices]))
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Optional
 
 from stpn.backbones.cvt import default_activation, load_cvt_weights, resolve_spec
-from stpn.prompts.build import build_predictor, canonical_predictor
+from stpn.prompts.build import build_predictor, support_tokens
 from stpn.tracking.heads import CornerHead, ScoreHead
 from stpn.tracking.mixed_attention import MixedAttentionCvT
 from stpn.tracking.model import MixFormer
@@ -59,10 +59,9 @@ def build_mixformer(
     dim = backbone.support_dim
     box_head = CornerHead(dim, head_channels or (32 if variant == "tiny" else HEAD_CHANNELS))
     score_head = ScoreHead(dim)
-    dvp = None
+    dvp = grid = None
     if stpn:
-        name = canonical_predictor(predictor)
-        stride = backbone.feature_info[-1]["reduction"]
-        options = {"num_tokens": (search_size // stride) ** 2} if name == "mixer" else {}
-        dvp = build_predictor(name, dim, backbone.prompt_dims[0], backbone.required_num_prompts, **options)
-    return MixFormer(backbone, box_head, score_head, dvp, template_size, search_size, support_grad)
+        native = (search_size // backbone.feature_info[-1]["reduction"],) * 2  # search crops: fixed size
+        grid, options = support_tokens(predictor, default_grid=native)
+        dvp = build_predictor(predictor, dim, backbone.prompt_dims[0], backbone.required_num_prompts, **options)
+    return MixFormer(backbone, box_head, score_head, dvp, template_size, search_size, support_grad, grid)

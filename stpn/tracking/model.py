@@ -7,11 +7,12 @@ Two ways to run it:
 * online: :meth:`MixFormer.encode_templates` once per template update, then
   :meth:`MixFormer.track` per frame — the same numbers (tested), the template stream not redone.
 
-STPN: the support frames are past search-size crops. Each is embedded alone by the plain CvT
-(no template, no prompts; :meth:`MixFormer.embed_support`, under ``no_grad`` unless
-``support_grad``), so one frame's embedding can be cached whatever key frame it later supports;
-the DVP predictor turns ``K`` embeddings into 9 prompts (:meth:`MixFormer.predict_prompts`),
-which the backbone prepends to the search tokens.
+STPN: the support frames are past search-size crops. The tracker holds the library's one
+:class:`~stpn.prompts.stpn.STPN` over its backbone and DVP predictor (``MixFormer.stpn``), which
+embeds each crop alone by the plain CvT (no template, no prompts; :meth:`MixFormer.embed_support`,
+under ``no_grad`` unless ``support_grad``), so one frame's embedding can be cached whatever key
+frame it later supports, and turns ``K`` embeddings into 9 prompts
+(:meth:`MixFormer.predict_prompts`), which the backbone prepends to the search tokens.
 
 Stage-2 training (MixFormer's score head): freeze every parameter whose name does not start with
 ``"score_head."``.
@@ -21,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from stpn.backbones.base import check_images
+from stpn.prompts.stpn import STPN
 from stpn.tracking.heads import CornerHead, ScoreHead, boxes_from_corner_logits
 from stpn.tracking.mixed_attention import MixedAttentionCvT, TemplateMemory
 
@@ -51,6 +52,11 @@ class MixFormer(nn.Module):
         predictor: DVP predictor ``(B, K, N, d_L), (B, K) → (B, 9, C_0)`` or None (no STPN).
         template_size, search_size: input sizes in pixels, multiples of the backbone stride (16).
         support_grad: let gradients reach the support pass (default False, released STPN code).
+        support_grid: STPN's support grid (``stpn.prompts.build.support_tokens``; None: native).
+
+    ``stpn``: the :class:`~stpn.prompts.stpn.STPN` over ``backbone`` and ``predictor`` (None
+    without a predictor). It shares their modules but is kept out of this module's children, so
+    the state-dict keys stay ``backbone.*`` / ``predictor.*`` (saved trackers load unchanged).
     """
 
     def __init__(
@@ -62,24 +68,26 @@ class MixFormer(nn.Module):
         template_size: int = 128,
         search_size: int = 320,
         support_grad: bool = False,
+        support_grid: Optional[tuple[int, int]] = None,
     ) -> None:
         super().__init__()
         self.stride = backbone.feature_info[-1]["reduction"]
         for name, size in (("template_size", template_size), ("search_size", search_size)):
             if size < self.stride or size % self.stride:
                 raise ValueError(f"{name} must be a positive multiple of the backbone stride {self.stride}, got {size}")
-        if predictor is not None:
-            if predictor.support_dim != backbone.support_dim:
-                raise ValueError(f"predictor support_dim {predictor.support_dim} != backbone d_L {backbone.support_dim}")
-            if predictor.prompt_dim != backbone.prompt_dims[0]:
-                raise ValueError(f"predictor prompt width {predictor.prompt_dim} != backbone C_0 {backbone.prompt_dims[0]}")
-            if predictor.num_prompts != backbone.required_num_prompts:
-                raise ValueError(f"CvT prompts form a 3x3 map: N_P must be 9, predictor makes {predictor.num_prompts}")
+        if getattr(predictor, "prompt_dims", None) is not None:
+            raise ValueError("MixFormer takes shallow prompts (one set before the first block), not a deep predictor")
+        stpn = STPN(backbone, predictor, support_grid, support_grad) if predictor is not None else None
         self.backbone, self.box_head, self.score_head, self.predictor = backbone, box_head, score_head, predictor
+        object.__setattr__(self, "stpn", stpn)  # not a child: its modules are registered above
         self.template_size, self.search_size = template_size, search_size
         self.has_stpn = predictor is not None
         self.num_prompts = predictor.num_prompts if predictor is not None else 0
-        self.support_grad = support_grad
+
+    @property
+    def support_grad(self) -> bool:
+        """Whether gradients reach the support pass (STPN's ``support_grad``)."""
+        return self.stpn is not None and self.stpn.support_grad
 
     @property
     def feature_size(self) -> int:
@@ -116,16 +124,19 @@ class MixFormer(nn.Module):
 
     def embed_support(self, frames: Tensor) -> Tensor:
         """Support embeddings of single frames: ``(F, 3, S, S)`` → ``(F, N, d_L)`` last-stage
-        tokens of the plain CvT (``N = (S/16)²``); cacheable per frame."""
+        tokens of the plain CvT (``N = (S/16)²``; :meth:`STPN.embed_frames`); cacheable per frame."""
         self._check_images("support frames", frames, self.search_size)
-        with torch.set_grad_enabled(self.support_grad and torch.is_grad_enabled()):
-            return self.backbone.embed(frames).flatten(2).transpose(1, 2)
+        return self._stpn_or_raise().embed_frames(frames)
 
     def predict_prompts(self, support_embeddings: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """``(B, K, N, d_L)`` support embeddings (+ ``(B, K)`` mask) → prompts ``(B, 9, C_0)``."""
-        if self.predictor is None:
+        """``(B, K, N, d_L)`` support embeddings (+ ``(B, K)`` mask) → prompts ``(B, 9, C_0)``
+        (:meth:`STPN.predict_prompts`)."""
+        return self._stpn_or_raise().predict_prompts(support_embeddings, mask)
+
+    def _stpn_or_raise(self) -> STPN:
+        if self.stpn is None:
             raise ValueError("this tracker was built without STPN (build_mixformer(stpn=True) adds the predictor)")
-        return self.predictor(support_embeddings, mask)
+        return self.stpn
 
     def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateMemory:
         """Template stream alone (arguments as in :meth:`forward`) → per-block template
@@ -193,8 +204,8 @@ class MixFormer(nn.Module):
                 raise ValueError(f"support must be (B, K, 3, S, S), got {shape}")
             if support.shape[0] != batch_size:
                 raise ValueError(f"support batch size {support.shape[0]} != search batch size {batch_size}")
-            embeddings = self.embed_support(support.flatten(0, 1)).unflatten(0, support.shape[:2])
-            return self.predict_prompts(embeddings, mask)
+            self._check_images("support frames", support.flatten(0, 1), self.search_size)
+            return self.predict_prompts(self.stpn.embed_support(support), mask)
         if prompts is not None:
             width = self.backbone.prompt_dims[0]
             if not isinstance(prompts, Tensor) or tuple(prompts.shape) != (batch_size, self.num_prompts, width):

@@ -31,12 +31,12 @@ STPN support rule (causal, :func:`stpn.prompts.sampling.causal`): the search cro
 is embedded once (``model.embed_support``) right after that frame is tracked, and frame 0 gets
 the search-size crop around the initial box. Frame ``t`` uses the embeddings of frames
 ``max(t - S·k, 0)``, ``k = K..1``, all strictly in the past, so early frames repeat frame 0 (the
-"use what exists" rule of the causal sampler). Only embeddings of frames ``>= t + 1 - S·K`` are
+"use what exists" rule of the causal sampler). The embeddings live in a
+:class:`~stpn.prompts.support_cache.SupportCache`; only those of frames ``>= t + 1 - S·K`` are
 kept: at most ``S·K`` embeddings are held.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -44,9 +44,10 @@ import torch
 from torch import Tensor
 
 from stpn.data.clips import frame_to_tensor
-from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from stpn.data.normalisation import normalise
 from stpn.engine.device import inference_autocast
 from stpn.prompts.sampling import causal
+from stpn.prompts.support_cache import SupportCache
 from stpn.tracking.crops import check_box, clip_box_xywh, crop_images, crop_window, xyxy_to_xywh
 
 
@@ -59,10 +60,7 @@ def normalise_image(image: np.ndarray, device: torch.device) -> Tensor:
         raise ValueError(f"an image must be uint8 (0..255), got dtype {image.dtype}")
     if min(image.shape[:2]) < 1:
         raise ValueError(f"the image is empty: {image.shape}")
-    x = frame_to_tensor(image).to(device)
-    mean = torch.tensor(IMAGENET_MEAN, device=device)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, device=device)[:, None, None]
-    return ((x - mean) / std)[None]
+    return normalise(frame_to_tensor(image).to(device))[None]
 
 
 class OnlineTracker:
@@ -149,10 +147,10 @@ class OnlineTracker:
         self.scores: list[Optional[float]] = [None]
         self.template_updates: list[tuple[int, int]] = []
         self.support_indices: list[int] = []
-        self.support: dict[int, Tensor] = {}
+        self.support = SupportCache()  # frame index → its search crop's embedding (N, d_L)
         if self.uses_prompts:
             search, _ = self._crop(frame, self.state, self.search_factor, self.model.search_size)
-            self.support[0] = self.model.embed_support(search)[0]
+            self.support.put(0, self.model.embed_support(search)[0])
 
     @property
     def online_template(self) -> Tensor:
@@ -168,7 +166,7 @@ class OnlineTracker:
         if not self.uses_prompts:
             return None
         indices = self.support_indices = self.sampler(t, t + 1)
-        support = torch.stack([self.support[i] for i in indices])[None]  # (1, K, N, d_L)
+        support = torch.stack(self.support.gather([indices])[0])[None]  # (1, K, N, d_L)
         return self.model.predict_prompts(support)
 
     @torch.no_grad()
@@ -195,10 +193,8 @@ class OnlineTracker:
         self.scores.append(score)
         self._update_online_template(frame, score, t)
         if self.uses_prompts:
-            self.support[t] = self.model.embed_support(search)[0]
-            oldest = t + 1 - self.support_stride * self.num_support
-            for i in [i for i in self.support if i < oldest]:
-                del self.support[i]
+            self.support.put(t, self.model.embed_support(search)[0])
+            self.support.forget_before_key(self.sampler, t + 1, t + 2)  # keeps frames >= t + 1 - S·K
         return np.asarray(self.state, dtype=np.float64), score
 
     def _update_online_template(self, frame: Tensor, score: Optional[float], t: int) -> None:

@@ -44,7 +44,7 @@ from torch.utils.data import Dataset
 
 from stpn.data.clips import frame_to_tensor
 from stpn.data.types import FrameSource, load_frame
-from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD  # the online tracker's normalisation too
+from stpn.data.normalisation import normalise  # the online tracker's normalisation too
 from stpn.engine.rng import derive_seed
 from stpn.prompts.sampling import causal
 from stpn.tracking.crops import CropWindow, crop_images, crop_window, jitter_box, xywh_to_xyxy
@@ -132,14 +132,6 @@ def collate_tracking(items: Sequence[dict]) -> TrackingBatch:
         torch.stack([it["support"] for it in items]) if with_support else None,
         torch.stack([it["support_mask"] for it in items]) if with_support else None,
     )
-
-
-def normalise_image(image: Tensor) -> Tensor:
-    """``(3, H, W)`` RGB in ``[0, 1]`` → ImageNet-normalised (crops pad it with zeros = the
-    mean colour)."""
-    mean = image.new_tensor(IMAGENET_MEAN)[:, None, None]
-    std = image.new_tensor(IMAGENET_STD)[:, None, None]
-    return (image - mean) / std
 
 
 def _choice(options: Sequence[int], g: torch.Generator) -> int:
@@ -313,10 +305,10 @@ class TrackingPairs(Dataset):
         if gray:
             luma = (image * image.new_tensor(GRAY_WEIGHTS)[:, None, None]).sum(0, keepdim=True)
             image = luma.expand(3, -1, -1)
-        return normalise_image(image)
+        return normalise(image)  # before cropping: crops pad with zeros = the mean colour
 
 
 __all__ = [
     "PairSettings", "TrackingBatch", "TrackingPairs", "collate_tracking",
-    "flip_box", "normalise_image", "pick_frames",
+    "flip_box", "pick_frames",
 ]
