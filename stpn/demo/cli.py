@@ -16,6 +16,8 @@ def add_demo_command(sub) -> None:
     demo.add_argument("--data-seed", type=int, default=d.data_seed,
                       help="selects unrelated pre-training / training / validation videos")
     demo.add_argument("--iters", type=int, default=d.iters, help="training iterations per detector")
+    demo.add_argument("--backbone-lr", type=float, default=d.backbone_lr_multiplier,
+                      help="learning-rate multiplier of the pre-trained backbone (both detectors)")
     demo.add_argument("--pretrain-iters", type=int, default=d.pretrain.iters, help="backbone pre-training iterations")
     demo.add_argument("--train-videos", type=int, default=d.train_videos)
     demo.add_argument("--train-frames", type=int, default=d.train_frames, help="frames per training video")
@@ -35,14 +37,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
         for name in ("iters", "pretrain_iters", "val_videos", "train_videos"):
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-        if args.data_seed < 0 or args.jobs < 0:
-            raise ValueError("--data-seed and --jobs must be >= 0")
+        if args.data_seed < 0 or args.jobs < 0 or not args.backbone_lr >= 0:
+            raise ValueError("--data-seed, --jobs and --backbone-lr must be >= 0")
         defaults = DemoSettings()
         settings = DemoSettings(out_dir=args.out, seeds=tuple(args.seeds), data_seed=args.data_seed,
                                 iters=args.iters, train_videos=args.train_videos, train_frames=args.train_frames,
                                 val_videos=args.val_videos, frames=args.frames, severity=args.severity,
                                 pretrain=dataclasses.replace(defaults.pretrain, iters=args.pretrain_iters),
-                                support_grad=args.support_grad, jobs=args.jobs, progress=not args.no_progress)
+                                backbone_lr_multiplier=args.backbone_lr, support_grad=args.support_grad,
+                                jobs=args.jobs, progress=not args.no_progress)
         for name, value in (("frames", args.frames), ("train-frames", args.train_frames)):
             if value < 1:
                 raise ValueError(f"num_frames must be a positive integer, got {value} (--{name})")

@@ -73,6 +73,7 @@ class DemoSettings:
     iters: int = 600
     batch_size: int = 8
     lr: float = 1e-3
+    backbone_lr_multiplier: float = 1.0  # the pre-trained backbone learns at lr × this (both detectors)
     severity: float = synthetic.SEVERITY_DEFAULT
     single_class: bool = True
     support_grad: bool = False  # STPN: gradients through the support frames' pass too (released: off)
@@ -153,6 +154,7 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
     model = build_from_config(config, weights=str(state["weights"]))
     train_cfg = TrainConfig(lr=settings.lr, weight_decay=0.05, warmup_iters=50, max_iters=settings.iters,
                             milestones=(int(settings.iters * 0.8),), milestone_unit="iter",
+                            lr_multipliers={model.backbone_prefix: settings.backbone_lr_multiplier},
                             batch_size=settings.batch_size, seed=seed, clip_grad_norm=10.0,
                             log_every=10, checkpoint_every=0, progress=False)
     run_dir = Path(settings.out_dir) / f"data{settings.data_seed}" / f"seed{seed}" / name

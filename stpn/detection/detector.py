@@ -49,6 +49,14 @@ class VideoFasterRCNN(nn.Module):
     def uses_prompts(self) -> bool:
         return isinstance(self.extractor, STPN)
 
+    @property
+    def backbone_prefix(self) -> str:
+        """Dotted name of the backbone's parameters (``extractor.backbone`` under STPN, whose
+        predictor sits beside it; ``extractor`` for the per-frame detector), the key for a
+        backbone learning-rate multiplier (``TrainConfig.lr_multipliers``) that means the same
+        weights in both detectors."""
+        return "extractor.backbone" if self.uses_prompts else "extractor"
+
     def features(self, batch: ClipBatch) -> dict[str, Tensor]:
         """FPN maps of the key frames (with prompts from the support frames under STPN)."""
         images = batch.images.tensors
