@@ -7,6 +7,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from stpn import __version__
+    from stpn.analysis.cli import add_analysis_commands
     from stpn.data.cli import add_data_commands
     from stpn.demo.cli import add_demo_command
     from stpn.detection.cli import add_detection_commands
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands)
     add_train_track_command(commands)
     add_tracking_commands(commands)
+    add_analysis_commands(commands)
     return parser
 
 
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.tracking.cli import run_tracking_command
 
         return run_tracking_command(args)
+    if args.command in ("explain", "tsne"):
+        from stpn.analysis.cli import run_analysis_command
+
+        return run_analysis_command(args)
     if args.command == "train-track":
         from stpn.tracking.train_cli import run_train_track_command
 

@@ -18,6 +18,7 @@ FORBIDDEN = {
     "prompts": ("stpn.detection", "stpn.tracking", "stpn.engine", "stpn.demo"),
     "backbones": ("stpn.detection", "stpn.tracking", "stpn.engine", "stpn.demo"),
     "engine": ("stpn.detection", "stpn.tracking", "stpn.demo"),
+    "analysis": ("stpn.tracking", "stpn.demo"),
 }
 
 

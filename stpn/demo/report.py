@@ -81,8 +81,10 @@ def write_report(
     examples: Sequence[tuple[str, Sequence[np.ndarray]]],
     example_headers: Sequence[str],
     notes: str = "",
+    sections: str = "",
 ) -> Path:
-    """Write the report. ``examples``: (caption, [RGB panels, one per ``example_headers``])."""
+    """Write the report. ``examples``: (caption, [RGB panels, one per ``example_headers``]);
+    ``sections``: more HTML at the end (the analysis, :mod:`stpn.analysis.demo_section`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -101,6 +103,7 @@ td img{{width:384px}}</style></head><body>
 <h2>Example degraded frames</h2><p>One frame per deterioration type (the first in the validation
 videos; low light is left out, nothing can be seen on it), next to a clean frame of the same video;
 ground truth in white, detections with score &ge; 0.5 with their class.</p><table><tr>{header}</tr>{''.join(rows)}</table>
+{sections}
 </body></html>"""
     path.write_text(page)
     return path

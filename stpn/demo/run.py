@@ -182,7 +182,7 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
                             "detections": detections})
     return {"model": name, "seed": seed, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
             "train_seconds": train_seconds, "losses": losses, "evaluations": evaluations,
-            "reused": finished is not None}
+            "reused": finished is not None, "run_dir": str(run_dir)}
 
 
 RUN_FILE = "demo_run.json"
@@ -265,6 +265,7 @@ def gains_by_seed(records: list[dict], row: str = "STPN", baseline: str = "per-f
 
 def run_demo(settings: DemoSettings) -> dict:
     """The whole demo; returns the summary table and writes ``results.json`` + ``report.html``."""
+    from stpn.analysis.demo_section import analysis_section
     from stpn.demo.examples import example_frames
     from stpn.demo.report import write_report
 
@@ -315,7 +316,9 @@ def run_demo(settings: DemoSettings) -> dict:
              f"({pretrain_record['train_crops']} training crops).</p>")
     report = write_report(out / "report.html", "stpn demo: per-frame baseline vs STPN on degraded video",
                           f"<pre>{heading}\n{text}\n" + "\n".join(gains) + "</pre>", losses, by_kind,
-                          *example_frames(val_set, {row: first[row] for row in ("per-frame", "STPN")}), notes=notes)
+                          *example_frames(val_set, {row: first[row] for row in ("per-frame", "STPN")}), notes=notes,
+                          sections=analysis_section({r["model"]: r["run_dir"] for r in runs
+                                                     if r["seed"] == settings.seeds[0]}, val_set))
     elapsed = time.perf_counter() - start
     (out / "results.json").write_text(json.dumps({
         "settings": {k: v for k, v in asdict(settings).items() if k != "models"},
