@@ -91,7 +91,7 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.frames:
         frames = parse_frames(args.frames, dataset)
     elif annotated:
-        frames = most_degraded_frames(dataset, args.count)
+        frames = most_degraded_frames(dataset, len(dataset.videos))  # a ranking: walked down to --count pictures
     else:  # a video file: nothing says which frames are degraded
         frames = spread_frames(len(dataset.videos[0]), args.count)
     if not frames:
@@ -99,7 +99,8 @@ def run_explain(args: argparse.Namespace) -> int:
     paths = {(v, t): out / f"explain_{_file_part(dataset.videos[v].name)}_f{t:04d}.png" for v, t in frames}
     check_outputs(_inputs(args), {f"--out file {p.name}": p for p in paths.values()})
     pictures, skipped = explain_frames(dataset, detectors, frames, args.score_thresh, args.cam_level,
-                                       skip_empty=not args.frames, progress=not args.no_progress)
+                                       skip_empty=not args.frames, progress=not args.no_progress,
+                                       limit=None if args.frames else args.count)
     for note in skipped:
         print(f"skipped {note}")
     if not pictures:

@@ -43,14 +43,8 @@ def analysis_section(run_dirs: Mapping[str, str | Path], dataset: VideoDataset, 
     the validation ``dataset``."""
     detectors = [load_analysed_detector(path, "cpu", name=name) for name, path in run_dirs.items()]
     candidates = most_degraded_frames(dataset, len(dataset.videos))
-    pictures, skipped = [], []
-    for pick in candidates:  # the first `frames` of the ranked frames that every model detects on
-        if len(pictures) == frames:
-            break
-        found, missed = explain_frames(dataset, detectors, [pick], SCORE_THRESH, DEMO_CAM_LEVEL,
-                                       skip_empty=True, progress=False)
-        pictures += found
-        skipped += missed
+    pictures, skipped = explain_frames(dataset, detectors, candidates, SCORE_THRESH, DEMO_CAM_LEVEL,
+                                       skip_empty=True, progress=False, limit=frames)
     cams = "".join(f"<p class=cap>{html.escape(p.caption)}</p>{html_img(p.png, 1050)}" for p in pictures)
     if skipped:
         cams += f"<p class=cap>Passed over (a model detects nothing there): {html.escape('; '.join(skipped))}.</p>"

@@ -6,7 +6,7 @@ CAM are brought back to the frame's pixels for the picture.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -53,13 +53,16 @@ def caption(dataset: VideoDataset, v: int, t: int) -> str:
 
 def explain_frames(dataset: VideoDataset, detectors: Sequence[AnalysedDetector], frames: Sequence[Frame],
                    score_thresh: float = 0.5, level: str = "pool", skip_empty: bool = False,
-                   progress: bool = True) -> tuple[list[ExplainedFrame], list[str]]:
+                   progress: bool = True, limit: Optional[int] = None) -> tuple[list[ExplainedFrame], list[str]]:
     """The pictures of ``frames`` and, with ``skip_empty``, a note for each frame left out
     because a detector found nothing over ``score_thresh`` there (without it, such a frame is a
-    :class:`NoDetectionError` naming the frame and the model)."""
+    :class:`NoDetectionError` naming the frame and the model). ``limit``: stop after that many
+    pictures (``frames`` then is a ranking to walk down, e.g. the most degraded frames first)."""
     pictures, skipped = [], []
     tensors: dict[tuple[int, object], tuple[list, float]] = {}
     for v, t in tqdm(frames, desc="explain", unit="frame", disable=not progress, leave=False):
+        if limit is not None and len(pictures) >= limit:
+            break
         video = dataset.videos[v]
         results = {}
         try:
