@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from pathlib import Path
 
 from stpn.analysis.sources import BenchmarkSettings
+from stpn.detection.cli import score_threshold
 
 DEFAULT_EXPLAINED = 4  # frames shown when --frames is not given
 
@@ -32,16 +32,6 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _score_threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
     return value
 
 
@@ -180,7 +170,7 @@ def add_analysis_commands(sub) -> None:
                               "degraded frames, one per video; spread frames for a video file)")
     explain.add_argument("--count", type=_positive_int, default=DEFAULT_EXPLAINED,
                          help=f"frames to pick without --frames (default {DEFAULT_EXPLAINED})")
-    explain.add_argument("--score-thresh", type=_score_threshold, default=0.5,
+    explain.add_argument("--score-thresh", type=score_threshold, default=0.5,
                          help="detections shown and used as CAM targets (default 0.5)")
     explain.add_argument("--cam-level", choices=CAM_LEVELS, default="pool",
                          help="FPN level all levels are rescaled to (default pool, stride 64)")

@@ -177,7 +177,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="key frames run together")
 
 
-def _score_threshold(text: str) -> float:
+def score_threshold(text: str) -> float:
     """``--score-thresh``: a number in [0, 1] (``nan`` and ``inf`` are refused)."""
     try:
         value = float(text)
@@ -207,7 +207,7 @@ def add_detection_commands(sub) -> None:
     det.add_argument("video", help="any file PyAV can decode")
     det.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     add_settings_flags(det)
-    det.add_argument("--score-thresh", type=_score_threshold, default=0.5, help="in [0, 1] (default 0.5)")
+    det.add_argument("--score-thresh", type=score_threshold, default=0.5, help="in [0, 1] (default 0.5)")
     det.add_argument("--out", default=None, help="annotated mp4 to write")
     det.add_argument("--json", default=None, help="detections JSON to write")
     add_device_flags(det)
