@@ -28,13 +28,12 @@ from torch import Tensor, nn
 from stpn.data import synthetic
 from stpn.data.normalisation import normalise
 from stpn.data.types import VideoDataset
-from stpn.demo.run import DemoSettings, data_seeds, demo_detector_config, pretrained_backbone
+from stpn.demo.run import DemoSettings, data_seeds, demo_detector_config, demo_train_config, pretrained_backbone
 from stpn.detection.clip_batch import ClipBatch
 from stpn.detection.config import build_from_config
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.inference import detect_video
 from stpn.detection.run import train_detector, video_tensors
-from stpn.engine import TrainConfig
 from stpn.metrics.coco_detection import detection_report
 
 # one flat colour per class (RGB in [0, 1]); classes beyond these reuse them cyclically
@@ -107,11 +106,7 @@ def main() -> None:
         torch.manual_seed(0)
         config = demo_detector_config(classes, "relation", settings.size)
         model = build_from_config(config, weights=str(weights))
-        train_config = TrainConfig(lr=settings.lr, weight_decay=0.05, warmup_iters=50, max_iters=settings.iters,
-                                   milestones=(int(settings.iters * 0.8),), milestone_unit="iter",
-                                   lr_multipliers={model.backbone_prefix: multiplier},
-                                   batch_size=settings.batch_size, seed=0, clip_grad_norm=10.0, log_every=10,
-                                   checkpoint_every=0, progress=False)
+        train_config = demo_train_config(settings, 0, model.backbone_prefix, multiplier)
         start = time.perf_counter()
         train_detector(OracleSupport(model), config, train_set, train_config,
                        Path(args.out) / f"backbone_lr_{multiplier:g}")

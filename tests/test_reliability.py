@@ -50,12 +50,18 @@ def one_error_line(capsys, command: str) -> str:
 
 # --- data loss -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag", ["--out", "--json"])
-def test_detect_refuses_to_overwrite_its_input_video(files, tmp_path, capsys, flag):
+def video_and_hard_link(files, tmp_path):
+    """A copy of the shipped clip and a second name (hard link) for the same file."""
     video = tmp_path / "v.mp4"
     video.write_bytes(files["clip"].read_bytes())
     link = tmp_path / "link.mp4"
     os.link(video, link)
+    return video, link
+
+
+@pytest.mark.parametrize("flag", ["--out", "--json"])
+def test_detect_refuses_to_overwrite_its_input_video(files, tmp_path, capsys, flag):
+    video, link = video_and_hard_link(files, tmp_path)
     for target in (video, link):
         assert main(["detect", str(video), "--checkpoint", str(files["detector"]), flag, str(target)]) == 2
         assert "refusing to overwrite an input" in one_error_line(capsys, "detect")
@@ -64,10 +70,7 @@ def test_detect_refuses_to_overwrite_its_input_video(files, tmp_path, capsys, fl
 
 @pytest.mark.parametrize("flag", ["--out", "--txt"])
 def test_track_refuses_to_overwrite_its_input_video(files, tmp_path, capsys, flag):
-    video = tmp_path / "v.mp4"
-    video.write_bytes(files["clip"].read_bytes())
-    link = tmp_path / "link.mp4"
-    os.link(video, link)
+    video, link = video_and_hard_link(files, tmp_path)
     for target in (video, link, files["tracker"] / "model.safetensors"):
         code = main(["track", str(video), "--box", "10,10,20,20", "--checkpoint", str(files["tracker"]), flag, str(target)])
         assert code == 2 and "refusing to overwrite an input" in one_error_line(capsys, "track")

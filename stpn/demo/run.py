@@ -145,6 +145,19 @@ def pretrained_backbone(settings: DemoSettings, class_names: list[str], pool, th
     return weights, record
 
 
+def demo_train_config(settings: DemoSettings, seed: int, backbone_prefix: str,
+                      backbone_lr_multiplier: float | None = None) -> TrainConfig:
+    """The demo's training recipe for one detector: AdamW at ``settings.lr`` (the backbone's
+    parameters, named by ``backbone_prefix``, at ``backbone_lr_multiplier`` times it, default
+    ``settings.backbone_lr_multiplier``), 50 warm-up steps, ×0.1 at 80 % of ``settings.iters``."""
+    multiplier = settings.backbone_lr_multiplier if backbone_lr_multiplier is None else backbone_lr_multiplier
+    return TrainConfig(lr=settings.lr, weight_decay=0.05, warmup_iters=50, max_iters=settings.iters,
+                       milestones=(int(settings.iters * 0.8),), milestone_unit="iter",
+                       lr_multipliers={backbone_prefix: multiplier},
+                       batch_size=settings.batch_size, seed=seed, clip_grad_norm=10.0,
+                       log_every=10, checkpoint_every=0, progress=False)
+
+
 def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: DemoSettings) -> dict:
     """Train one detector from the pre-trained backbone and evaluate it in every test mode of
     :data:`ROWS` that applies to it. ``state``: ``train_set``, ``val_set``, ``weights``."""
@@ -152,11 +165,7 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
     torch.manual_seed(seed)
     config = demo_detector_config(train_set.categories, predictor, settings.size, settings.support_grad)
     model = build_from_config(config, weights=str(state["weights"]))
-    train_cfg = TrainConfig(lr=settings.lr, weight_decay=0.05, warmup_iters=50, max_iters=settings.iters,
-                            milestones=(int(settings.iters * 0.8),), milestone_unit="iter",
-                            lr_multipliers={model.backbone_prefix: settings.backbone_lr_multiplier},
-                            batch_size=settings.batch_size, seed=seed, clip_grad_norm=10.0,
-                            log_every=10, checkpoint_every=0, progress=False)
+    train_cfg = demo_train_config(settings, seed, model.backbone_prefix)
     run_dir = Path(settings.out_dir) / f"data{settings.data_seed}" / f"seed{seed}" / name
     key = training_key(settings, name, seed, state["weights"])
     finished = finished_run(run_dir, key)
