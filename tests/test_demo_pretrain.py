@@ -5,7 +5,7 @@ import torch
 from stpn.backbones.swin import build_swin
 from stpn.data import synthetic
 from stpn.demo.pretrain import (PretrainSettings, accuracy, augment, cache_dir, object_crops, pretrain_backbone,
-                                save_pretrained, TileClassifier, _to_input, mosaic)
+                                save_pretrained, TileClassifier, _to_input, mosaic, token_labels)
 
 SWIN = dict(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2), window_size=4, img_size=64)
 
@@ -56,9 +56,27 @@ def test_mosaic_lays_crops_row_by_row():
 
 def test_tiles_are_classified_one_token_each():
     model = TileClassifier(build_swin(**SWIN), 6).eval()
-    assert model(torch.zeros(3, 3, 64, 64)).shape == (3 * 4, 6)
+    assert model(torch.zeros(3, 3, 64, 64)).shape == (3, 2, 2, 6)  # stride 32: one token per 32-px crop
+    assert model.crop_logits(torch.zeros(3, 3, 64, 64)).shape == (3 * 4, 6)
     crops = np.zeros((9, 32, 32, 3), np.uint8)
     with torch.no_grad():
-        predicted = model(_to_input(mosaic(crops, 2))).argmax(1).numpy()  # all-black tiles
+        predicted = model.crop_logits(_to_input(mosaic(crops, 2))).argmax(1).numpy()  # all-black tiles
     labels = np.concatenate([predicted[:6], (predicted[6:] + 1) % 6, [0]])  # 9th crop: left out
     assert abs(accuracy(model, crops, labels, grid=2) - 0.75) < 1e-9
+
+
+def test_every_token_of_a_crop_is_labelled_with_its_class():
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7])  # two mosaics of 2 × 2 crops
+    assert token_labels(labels, 2, 2).tolist() == [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]
+    four = token_labels(labels, 2, 4)  # stride 16: 2 × 2 tokens per 32-px crop
+    assert four.shape == (2, 4, 4)
+    assert four[0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+
+
+def test_a_three_stage_swin_averages_the_tokens_of_each_crop():
+    model = TileClassifier(build_swin(**(SWIN | dict(depths=(1, 1, 1), num_heads=(1, 2, 4)))), 6).eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        tokens, crops = model(images), model.crop_logits(images)
+    assert tokens.shape == (2, 4, 4, 6)  # stride 16
+    assert torch.allclose(crops[1], tokens[0, :2, 2:].mean((0, 1)), atol=1e-6)  # first mosaic, top right crop

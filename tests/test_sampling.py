@@ -77,6 +77,23 @@ def test_train_bilateral_one_each_side(tn, r, seed):
         assert past < t < future
 
 
+@settings(max_examples=300, deadline=None)
+@given(videos, st.integers(1, 20), st.integers(2, 4), st.integers(0, 2**31 - 1))
+def test_train_bilateral_several_each_side(tn, r, per_side, seed):
+    t, n = tn
+    frames = train_bilateral(r, per_side)(t, n, random.Random(seed))
+    assert len(frames) == 2 * per_side
+    if n == 1:
+        assert frames == [0] * len(frames)
+        return
+    assert t not in frames and all(0 <= i < n and abs(i - t) <= r for i in frames)
+    past, future = frames[:per_side], frames[per_side:]
+    if 0 < t < n - 1:
+        assert max(past) < t < min(future)
+        for side, available in ((past, min(r, t)), (future, min(r, n - 1 - t))):
+            assert len(set(side)) == min(per_side, available)  # distinct while the side has enough
+
+
 def test_train_bilateral_deterministic_with_seed():
     s = train_bilateral(9)
     assert s(50, 100, random.Random(3)) == s(50, 100, random.Random(3))

@@ -2,9 +2,10 @@
 
 What the CAM looks at (the paper's supplementary §3): the detector's FPN output, every level
 rescaled to one level's size and concatenated along the channels, with box-score targets for
-the frame's detections. With ``level="pool"`` (the default, the coarsest map, stride 64) this is
-the library's own ``fasterrcnn_reshape_transform``; a finer ``level`` ("0".."3") is offered for
-small frames, where the pool map has only a few cells (2 × 2 on a 128-pixel frame).
+the frame's detections. With ``level="pool"`` (the default, the coarsest map: stride 64 behind a
+4-stage backbone, 32 behind the demo's 3-stage one) this is the library's own
+``fasterrcnn_reshape_transform``; a finer ``level`` ("0".."3", as many as the backbone has
+stages) is offered for small frames, where the pool map has only a few cells.
 
 EigenCAM itself (the first principal component of those activations) uses no gradients, so the
 box-score targets do not change the map; they are passed because the library's interface asks
@@ -50,6 +51,8 @@ def levels_at(features: dict[str, Tensor], level: str = "pool") -> Tensor:
         from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
 
         return fasterrcnn_reshape_transform(features)
+    if level not in features:
+        raise ValueError(f"CAM level {level!r} is not one of this detector's FPN levels ({', '.join(features)})")
     size = features[level].shape[-2:]  # the same rescaling as the library's, to a finer level
     return torch.cat([F.interpolate(m.abs(), size, mode="bilinear") for m in features.values()], dim=1)
 

@@ -173,7 +173,7 @@ def add_analysis_commands(sub) -> None:
     explain.add_argument("--score-thresh", type=score_threshold, default=0.5,
                          help="detections shown and used as CAM targets (default 0.5)")
     explain.add_argument("--cam-level", choices=CAM_LEVELS, default="pool",
-                         help="FPN level all levels are rescaled to (default pool, stride 64)")
+                         help="FPN level all levels are rescaled to (default pool, the coarsest)")
     tsne = sub.add_parser("tsne", help="t-SNE and silhouette scores of ground-truth RoI features by motion speed")
     _add_common(tsne, video_ok=False)
     tsne.add_argument("--max-points", type=_positive_int, default=300,

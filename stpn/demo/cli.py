@@ -24,6 +24,8 @@ def add_demo_command(sub) -> None:
     demo.add_argument("--val-videos", type=int, default=d.val_videos)
     demo.add_argument("--frames", type=int, default=d.frames, help="frames per validation video")
     demo.add_argument("--severity", type=float, default=d.severity, help="deterioration severity (0 = clean)")
+    demo.add_argument("--train-support", type=int, default=d.train_support,
+                      help="STPN: support frames per training key frame, half from each side (even)")
     demo.add_argument("--support-grad", action="store_true",
                       help="STPN: gradients through the support frames' pass too (the released code: off)")
     demo.add_argument("--jobs", type=int, default=d.jobs, help="worker processes (0: one per core, at most 2)")
@@ -37,6 +39,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         for name in ("iters", "pretrain_iters", "val_videos", "train_videos"):
             if getattr(args, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if args.train_support < 2 or args.train_support % 2:
+            raise ValueError(f"--train-support must be an even number >= 2, got {args.train_support}")
         if args.data_seed < 0 or args.jobs < 0 or not args.backbone_lr >= 0:
             raise ValueError("--data-seed, --jobs and --backbone-lr must be >= 0")
         defaults = DemoSettings()
@@ -45,7 +49,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
                                 val_videos=args.val_videos, frames=args.frames, severity=args.severity,
                                 pretrain=dataclasses.replace(defaults.pretrain, iters=args.pretrain_iters),
                                 backbone_lr_multiplier=args.backbone_lr, support_grad=args.support_grad,
-                                jobs=args.jobs, progress=not args.no_progress)
+                                train_support=args.train_support, jobs=args.jobs, progress=not args.no_progress)
         for name, value in (("frames", args.frames), ("train-frames", args.train_frames)):
             if value < 1:
                 raise ValueError(f"num_frames must be a positive integer, got {value} (--{name})")

@@ -40,7 +40,7 @@ from stpn.engine.optim import build_optimizer
 
 WEIGHTS_FILE = "backbone.safetensors"
 RECORD_FILE = "pretrain.json"
-CROP = 32  # crop side = the stride of Swin's last stage: one last-stage token per crop
+CROP = 32  # crop side: one last-stage token per crop at stride 32, 2 × 2 at stride 16
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,9 @@ def mosaic(crops: np.ndarray, grid: int) -> np.ndarray:
 
 
 class TileClassifier(nn.Module):
-    """Backbone + a linear layer on every token of its last stage (``embed``, stride 32): on a
-    mosaic of 32-pixel crops each last-stage token sits on one crop and names its class."""
+    """Backbone + a linear layer on every token of its last stage (``embed``): on a mosaic of
+    ``CROP``-pixel crops each crop covers ``r × r`` last-stage tokens (``r = CROP / stride``: 1 at
+    stride 32, 2 at stride 16), and every one of them names its crop's class."""
 
     def __init__(self, backbone: nn.Module, num_classes: int) -> None:
         super().__init__()
@@ -125,20 +126,34 @@ class TileClassifier(nn.Module):
         self.head = nn.Linear(backbone.support_dim, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``(M, 3, g·32, g·32)`` mosaics → logits ``(M · g², num_classes)``, tiles row by row."""
-        tokens = self.backbone.embed(images).flatten(2).transpose(1, 2)  # (M, g², d)
-        return self.head(tokens.flatten(0, 1))
+        """``(M, 3, g·CROP, g·CROP)`` mosaics → per-token logits ``(M, g·r, g·r, num_classes)``."""
+        return self.head(self.backbone.embed(images).permute(0, 2, 3, 1))
+
+    def crop_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(M, 3, g·CROP, g·CROP)`` mosaics → logits ``(M · g², num_classes)`` per crop (its
+        tokens' logits averaged), crops row by row."""
+        tokens = self(images).permute(0, 3, 1, 2)  # (M, C, g·r, g·r)
+        r = tokens.shape[-1] * CROP // images.shape[-1]
+        return F.avg_pool2d(tokens, r).flatten(2).transpose(1, 2).flatten(0, 1)
+
+
+def token_labels(labels: np.ndarray, grid: int, tokens_per_side: int) -> torch.Tensor:
+    """Crop labels ``(M · g²,)`` (row by row) → the label under every last-stage token
+    ``(M, g·r, g·r)`` of the mosaics (``r = tokens_per_side // grid`` tokens per crop side)."""
+    r = tokens_per_side // grid
+    y = torch.from_numpy(labels).long().view(-1, grid, grid)
+    return y.repeat_interleave(r, 1).repeat_interleave(r, 2)
 
 
 def accuracy(model: TileClassifier, crops: np.ndarray, labels: np.ndarray, grid: int, batch: int = 16) -> float:
     """Share of ``crops`` (in mosaics of ``grid × grid``; a last incomplete mosaic is left out)
-    classified as ``labels``."""
+    classified as ``labels`` (:meth:`TileClassifier.crop_logits`)."""
     model.eval()
     images = mosaic(crops, grid)
     right = 0
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            predicted = model(_to_input(images[i:i + batch])).argmax(1).numpy()
+            predicted = model.crop_logits(_to_input(images[i:i + batch])).argmax(1).numpy()
             right += int((predicted == labels[i * grid * grid: i * grid * grid + len(predicted)]).sum())
     model.train()
     return right / max(len(images) * grid * grid, 1)
@@ -165,8 +180,9 @@ def pretrain_backbone(backbone: nn.Module, dataset: VideoDataset, settings: Pret
     losses, start = [], time.perf_counter()
     for _ in tqdm(range(settings.iters), desc="pre-training the backbone", unit="it", disable=not progress):
         pick = rng.integers(0, len(train_x), tiles)
-        x = _to_input(mosaic(augment(train_x[pick], rng), settings.grid))
-        loss = F.cross_entropy(model(x), torch.from_numpy(train_y[pick]).long())
+        logits = model(_to_input(mosaic(augment(train_x[pick], rng), settings.grid)))  # (M, h, w, C)
+        target = token_labels(train_y[pick], settings.grid, logits.shape[1])
+        loss = F.cross_entropy(logits.flatten(0, 2), target.flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -76,6 +76,7 @@ class DemoSettings:
     backbone_lr_multiplier: float = 1.0  # the pre-trained backbone learns at lr × this (both detectors)
     severity: float = synthetic.SEVERITY_DEFAULT
     single_class: bool = True
+    train_support: int = 2  # STPN's support frames per training key frame, half from each side (released: 2)
     support_grad: bool = False  # STPN: gradients through the support frames' pass too (released: off)
     num_support: int = 14  # per-video test mode
     sliding_support: int = 6  # K of the sliding test mode
@@ -176,7 +177,8 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
         losses, train_seconds = finished["losses"], finished["train_seconds"]
     else:
         start = time.perf_counter()
-        losses = train_detector(model, config, train_set, train_cfg, run_dir).losses
+        losses = train_detector(model, config, train_set, train_cfg, run_dir,
+                                support_per_side=settings.train_support // 2 if predictor else 1).losses
         train_seconds = time.perf_counter() - start
         (run_dir / RUN_FILE).write_text(json.dumps({"key": key, "losses": losses, "train_seconds": train_seconds}))
     evaluations = []

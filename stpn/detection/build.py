@@ -17,7 +17,12 @@ from stpn.detection.selsa_detector import SelsaFasterRCNN
 from stpn.prompts.build import build_predictor, support_tokens
 from stpn.prompts.stpn import STPN
 
-FPN_LEVELS = ("0", "1", "2", "3")
+FPN_LEVELS = ("0", "1", "2", "3")  # a 4-stage backbone's maps, as the FPN names them
+
+
+def fpn_levels(num_maps: int) -> tuple[str, ...]:
+    """The FPN's names of a backbone's ``num_maps`` stage maps (RoIAlign pools from these)."""
+    return tuple(str(i) for i in range(num_maps))
 
 
 def build_faster_rcnn_heads(
@@ -31,13 +36,16 @@ def build_faster_rcnn_heads(
     box_detections_per_img: int = 100,
     rpn_pre_nms_top_n: tuple[int, int] = (2000, 1000),
     rpn_post_nms_top_n: tuple[int, int] = (2000, 1000),
+    num_maps: int = len(FPN_LEVELS),
 ) -> tuple[RegionProposalNetwork, RoIHeads]:
     """torchvision's standard FPN Faster R-CNN heads: one anchor size per FPN level
-    (P2–P6) with aspect ratios 0.5/1/2, RoIAlign 7×7 on P2–P5, two 1024-d FC layers and a
+    (P2–P6 for ``num_maps = 4`` backbone maps: the maps and the FPN's extra max-pooled level) with
+    aspect ratios 0.5/1/2, RoIAlign 7×7 on the backbone maps' levels (P2–P5), two 1024-d FC layers and a
     (num_classes + 1)-way classifier with class-specific box regression.
     ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` are (training, testing) counts."""
-    if len(anchor_sizes) != len(FPN_LEVELS) + 1:
-        raise ValueError(f"need one anchor size per FPN level (5), got {len(anchor_sizes)}")
+    levels = fpn_levels(num_maps)
+    if len(anchor_sizes) != len(levels) + 1:
+        raise ValueError(f"need one anchor size per FPN level ({len(levels) + 1}), got {len(anchor_sizes)}")
     anchors = AnchorGenerator(tuple((s,) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
     rpn = RegionProposalNetwork(
         anchors,
@@ -50,7 +58,7 @@ def build_faster_rcnn_heads(
         post_nms_top_n={"training": rpn_post_nms_top_n[0], "testing": rpn_post_nms_top_n[1]},
         nms_thresh=0.7,
     )
-    roi_pool = MultiScaleRoIAlign(list(FPN_LEVELS), output_size=7, sampling_ratio=2)
+    roi_pool = MultiScaleRoIAlign(list(levels), output_size=7, sampling_ratio=2)
     roi_heads = RoIHeads(
         roi_pool,
         TwoMLPHead(channels * 7 * 7, representation_size),
@@ -112,7 +120,7 @@ def build_vid_detector(
         )
         extractor = STPN(backbone, dvp, support_grid=support_grid, support_grad=support_grad)
     in_channels = [f["num_chs"] for f in backbone.feature_info]
-    rpn, roi_heads = build_faster_rcnn_heads(num_classes, fpn_channels, **head_kwargs)
+    rpn, roi_heads = build_faster_rcnn_heads(num_classes, fpn_channels, num_maps=len(in_channels), **head_kwargs)
     neck = NormFPN(in_channels, fpn_channels)
     if selsa:
         roi_heads = make_selsa_roi_heads(roi_heads, selsa_heads)

@@ -35,13 +35,15 @@ def train_detector(
     out_dir: str | Path,
     transform=None,
     max_offset: int = 9,
+    support_per_side: int = 1,
     resume: Optional[str] = None,
     key_frames: KeyFrames = "all",
     inference: InferenceSettings = DEFAULT_INFERENCE,
 ):
     """Train on the ``key_frames`` of ``dataset`` (every frame by default; ``stpn train`` passes
     those of the config's key-frame lists, :mod:`stpn.data.splits`); each item carries two
-    support frames, one from each side within ``±max_offset`` (the released training sampler).
+    support frames, one from each side within ``±max_offset`` (the released training sampler;
+    ``support_per_side`` frames from each side when larger).
     ``inference``: the test-time settings saved in ``detector.json`` beside the model.
     Returns the engine's ``TrainHistory``."""
     if list(dataset.categories) != list(detector_config.class_names):
@@ -50,7 +52,7 @@ def train_detector(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_detector_file(out_dir, detector_config, inference)
-    clips = ClipDataset(dataset, train_bilateral(max_offset), transform=transform, key_frames=key_frames)
+    clips = ClipDataset(dataset, train_bilateral(max_offset, support_per_side), transform=transform, key_frames=key_frames)
     loader = make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
     return fit(model, loader, train_config, out_dir, resume=resume)
 

@@ -101,27 +101,39 @@ def per_video(K: int = K_DEFAULT) -> Sampler:
     return sample
 
 
-def train_bilateral(max_offset: int = 9) -> Sampler:
-    """Training sampler of the released code: one frame drawn from each side of ``t``.
+def train_bilateral(max_offset: int = 9, per_side: int = 1) -> Sampler:
+    """Training sampler of the released code: one frame drawn from each side of ``t``
+    (``per_side`` frames from each side when larger: ``2 · per_side`` support frames, past ones
+    first).
 
-    The past frame is uniform in ``[t - max_offset, t - 1]`` and the future frame uniform in
-    ``[t + 1, t + max_offset]``, both cut to the video. A side with no frame borrows from the
-    other side; a one-frame video (a still image) gives ``[t, t]``.
+    Past frames are uniform in ``[t - max_offset, t - 1]`` and future frames uniform in
+    ``[t + 1, t + max_offset]``, both cut to the video; with ``per_side > 1`` a side's frames are
+    distinct while it has enough of them, drawn again once it has not. A side with no frame borrows
+    from the other side; a one-frame video (a still image) gives copies of ``t``.
     """
-    _check_positive(max_offset=max_offset)
+    _check_positive(max_offset=max_offset, per_side=per_side)
 
     def sample(t: int, length: int, rng: Optional[random.Random] = None) -> list[int]:
         _check(t, length)
         rng = rng if rng is not None else random.Random()
         if length == 1:
-            return [t, t]
+            return [t] * (2 * per_side)
         past = list(range(max(t - max_offset, 0), t))
         future = list(range(t + 1, min(t + max_offset, length - 1) + 1))
         past = past or future
         future = future or past
-        return [rng.choice(past), rng.choice(future)]
+        if per_side == 1:  # the released sampler, draw for draw
+            return [rng.choice(past), rng.choice(future)]
+        return sorted(_draw(past, per_side, rng)) + sorted(_draw(future, per_side, rng))
 
     return sample
+
+
+def _draw(frames: list[int], count: int, rng: random.Random) -> list[int]:
+    """``count`` of ``frames``: distinct while there are enough, then with repeats."""
+    if count <= len(frames):
+        return rng.sample(frames, count)
+    return frames + [rng.choice(frames) for _ in range(count - len(frames))]
 
 
 def build_sampler(mode: str, K: int = K_DEFAULT, S: int = S_DEFAULT, max_offset: int = 9) -> Sampler:
