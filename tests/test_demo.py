@@ -93,6 +93,8 @@ def test_demo_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert "stpn demo: error: num_frames must be a positive integer" in err and "Traceback" not in err
     assert main(["demo", "--iters", "0", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "--iters must be >= 1" in capsys.readouterr().err
+    assert main(["demo", "--train-support", "3", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "--train-support must be an even number >= 2, got 3" in capsys.readouterr().err
 
 
 def test_support_grad_reaches_only_the_stpn_detector():
@@ -105,3 +107,15 @@ def test_support_grad_reaches_only_the_stpn_detector():
     assert demo_detector_config(list(synthetic.CATEGORIES), None, 64, support_grad=True).support_grad is False
     plain = demo_detector_config(list(synthetic.CATEGORIES), "relation", 64)
     assert build_from_config(plain).extractor.support_grad is False
+
+
+def test_stpn_only_settings_leave_the_per_frame_run_alone(tmp_path):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from stpn.demo.run import DemoSettings, training_key
+
+    weights = Path(tmp_path) / "abc" / "backbone.safetensors"
+    base, more = DemoSettings(), replace(DemoSettings(), train_support=6)
+    assert training_key(base, "per-frame", 0, weights) == training_key(more, "per-frame", 0, weights)
+    assert training_key(base, "STPN", 0, weights) != training_key(more, "STPN", 0, weights)

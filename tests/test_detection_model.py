@@ -73,3 +73,15 @@ def test_errors():
         make_clip_batch([torch.rand(3, 64, 64)], [torch.rand(2, 3, 32, 64)])
     with pytest.raises(ValueError, match="no frames"):
         list(detect_video(model, []))
+
+
+def test_a_three_stage_backbone_gets_three_fpn_levels_and_four_anchor_sizes():
+    three = dict(SWIN, depths=(1, 1, 2), num_heads=(1, 2, 2))
+    heads = dict(HEADS, anchor_sizes=(8, 16, 32, 64))
+    model = build_vid_detector(num_classes=3, predictor="relation", fpn_channels=16, swin_kwargs=three, **heads).train()
+    assert model.roi_heads.box_roi_pool.featmap_names == ["0", "1", "2"]
+    losses = model(make_clip_batch([torch.rand(3, 64, 64)], [torch.rand(2, 3, 64, 64)]),
+                   [{"boxes": torch.tensor([[4.0, 4, 30, 40]]), "labels": torch.tensor([1])}])
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ValueError, match=r"one anchor size per FPN level \(4\), got 5"):
+        build_vid_detector(num_classes=3, fpn_channels=16, swin_kwargs=three, **HEADS)

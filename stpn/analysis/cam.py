@@ -3,7 +3,7 @@
 What the CAM looks at (the paper's supplementary §3): the detector's FPN output, every level
 rescaled to one level's size and concatenated along the channels, with box-score targets for
 the frame's detections. With ``level="pool"`` (the default, the coarsest map: stride 64 behind a
-4-stage backbone, 32 behind the demo's 3-stage one) this is the library's own
+4-stage backbone, 32 behind a 3-stage one) this is the library's own
 ``fasterrcnn_reshape_transform``; a finer ``level`` ("0".."3", as many as the backbone has
 stages) is offered for small frames, where the pool map has only a few cells.
 

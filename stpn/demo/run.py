@@ -199,11 +199,13 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
 RUN_FILE = "demo_run.json"
 NOT_TRAINING = ("out_dir", "seeds", "progress", "jobs", "val_videos", "frames", "num_support", "sliding_support",
                 "sliding_stride", "models")
+STPN_ONLY = ("train_support", "support_grad")  # settings a per-frame detector's training never reads
 
 
 def training_key(settings: DemoSettings, name: str, seed: int, weights: Path) -> str:
     """Everything a trained demo detector depends on, as one string (its run's identity)."""
-    fields = {k: v for k, v in asdict(settings).items() if k not in NOT_TRAINING}
+    ignored = NOT_TRAINING + (() if settings.models[name] else STPN_ONLY)
+    fields = {k: v for k, v in asdict(settings).items() if k not in ignored}
     return json.dumps({"settings": fields, "model": name, "predictor": settings.models[name], "seed": seed,
                        "weights": weights.parent.name, "generator": synthetic.GENERATOR_VERSION},
                       sort_keys=True, default=list)

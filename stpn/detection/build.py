@@ -17,9 +17,6 @@ from stpn.detection.selsa_detector import SelsaFasterRCNN
 from stpn.prompts.build import build_predictor, support_tokens
 from stpn.prompts.stpn import STPN
 
-FPN_LEVELS = ("0", "1", "2", "3")  # a 4-stage backbone's maps, as the FPN names them
-
-
 def fpn_levels(num_maps: int) -> tuple[str, ...]:
     """The FPN's names of a backbone's ``num_maps`` stage maps (RoIAlign pools from these)."""
     return tuple(str(i) for i in range(num_maps))
@@ -36,7 +33,7 @@ def build_faster_rcnn_heads(
     box_detections_per_img: int = 100,
     rpn_pre_nms_top_n: tuple[int, int] = (2000, 1000),
     rpn_post_nms_top_n: tuple[int, int] = (2000, 1000),
-    num_maps: int = len(FPN_LEVELS),
+    num_maps: int = 4,
 ) -> tuple[RegionProposalNetwork, RoIHeads]:
     """torchvision's standard FPN Faster R-CNN heads: one anchor size per FPN level
     (P2–P6 for ``num_maps = 4`` backbone maps: the maps and the FPN's extra max-pooled level) with
