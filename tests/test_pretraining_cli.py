@@ -40,6 +40,7 @@ def test_pretrain_on_the_builtin_benchmark_exports_a_loadable_encoder(tmp_path, 
     assert len(split) == 2 and all(abs(w + b - 1) < 1e-5 and 0 < w < 1 for w, b in split)
     printed = capsys.readouterr().out
     assert "decoder layer 1: within-frame" in printed
+    assert (out / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
     vit = build_vit("vit_tiny_patch16_224", weights=str(out / "encoder.safetensors"), img_size=32, patch_size=8,
                     embed_dim=32, depth=2, num_heads=2)
     assert vit.embed(torch.zeros(1, 3, 32, 32)).shape == (1, 32, 4, 4)
@@ -71,3 +72,20 @@ def test_flag_and_config_errors(tmp_path):
         read_pretrain_config(bad)
     for name in ("pretrain_tiny.yaml", "pretrain_dropmae_vitb.yaml"):
         read_pretrain_config(f"configs/{name}")
+
+
+def test_a_finished_run_loads_back(tmp_path):
+    from stpn.pretraining.runs import load_pair_mae
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_YAML)
+    out = tmp_path / "run"
+    run_pretrain_command(_parse(["--method", "twinmae", "--data", "builtin:1", "--out", str(out), "--config",
+                                 str(config), "--max-iters", "1", "--samples-per-epoch", "2", "--device", "cpu"]))
+    model = load_pair_mae(out)
+    assert model.decoder.blocks[0].attn.drop_ratio == 0.0
+    exported = build_vit("vit_tiny_patch16_224", weights=str(out / "encoder.safetensors"), img_size=32, patch_size=8,
+                         embed_dim=32, depth=2, num_heads=2)
+    assert torch.equal(exported.state_dict()["blocks.1.mlp.fc2.weight"], model.encoder.blocks[1].mlp.fc2.weight)
+    with pytest.raises(FileNotFoundError, match="no pretrain.json"):
+        load_pair_mae(tmp_path)

@@ -9,7 +9,8 @@ make.
 
 The run directory holds the engine's ``checkpoint.pt`` / ``model.safetensors`` (the whole pair
 MAE), the exported ``encoder.safetensors`` / ``temporal_embed.safetensors`` / ``encoder.json``
-(:mod:`stpn.pretraining.export`) and ``pretrain.json`` (method, settings, the attention split).
+(:mod:`stpn.pretraining.export`), ``pretrain.json`` (method, settings, the attention split) and
+``reconstructions.png`` (:mod:`stpn.pretraining.reconstruction`).
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ from stpn.pretraining.attention_stats import attention_split
 from stpn.pretraining.export import export_encoder
 from stpn.pretraining.model import build_pair_mae
 from stpn.pretraining.pairs import FramePairs, PairSettings
+from stpn.pretraining.reconstruction import save_reconstruction_figure
 from stpn.pretraining.settings import Recipe
 
 PRETRAIN_FILE = "pretrain.json"
 STAT_PAIRS = 8  # frame pairs the attention statistic is measured on
+FIGURE_PAIRS, FIGURE_FILE = 4, "reconstructions.png"
 
 
 def train_config(train: dict[str, Any], recipe: Recipe, iters_per_epoch: int, where: str = "train"):
@@ -75,6 +78,7 @@ def run_pretraining(method: str, videos: list, out: Path, model_kwargs: dict[str
     frames = torch.stack([seeded[SampleKey(i, seed + k)] for k, i in enumerate(pick)])
     device = next(model.parameters()).device
     split = attention_split(model, frames.to(device), seed=seed)
+    figure = save_reconstruction_figure(model, frames[:FIGURE_PAIRS].to(device), out / FIGURE_FILE, seed=seed)
     summary = {
         "method": method,
         "drop_ratio": model.decoder.blocks[0].attn.drop_ratio,
@@ -84,7 +88,7 @@ def run_pretraining(method: str, videos: list, out: Path, model_kwargs: dict[str
         "model": model_kwargs,
         "pairs": dataclasses.asdict(pairs),
         "train": config.to_dict(),
-        "files": {k: str(p) for k, p in paths.items()},
+        "files": {**{k: str(p) for k, p in paths.items()}, "figure": str(figure)},
     }
     (out / PRETRAIN_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
