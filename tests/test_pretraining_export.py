@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from stpn.backbones.vit import build_vit
-from stpn.pretraining.export import export_encoder, load_exported_encoder, load_temporal_embed
+from stpn.pretraining.export import export_encoder, load_exported_encoder, load_temporal_embed, tracker_initialisation
 from stpn.pretraining.model import build_pair_mae
 
 VIT = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
@@ -27,10 +27,16 @@ def test_round_trip_into_build_vit(tmp_path):
     rebuilt = load_exported_encoder(tmp_path)
     assert torch.equal(rebuilt.state_dict()["blocks.0.attn.qkv.weight"], vit.state_dict()["blocks.0.attn.qkv.weight"])
     assert not any(k.startswith("decoder") for k in vit.state_dict())
+    init = tracker_initialisation(tmp_path)
+    assert torch.equal(init["template_embed"], model.temporal_embed[1].detach())  # the later frame's
+    assert torch.equal(init["search_embed"], model.temporal_embed[0].detach())
+    assert set(init["encoder"]) == set(vit.state_dict())
 
 
 def test_wrong_files_are_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="temporal"):
         load_temporal_embed(tmp_path / "temporal_embed.safetensors")
+    with pytest.raises(FileNotFoundError, match="encoder.safetensors"):
+        tracker_initialisation(tmp_path)
     with pytest.raises(FileNotFoundError, match="encoder.json"):
         load_exported_encoder(tmp_path)

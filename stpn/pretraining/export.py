@@ -59,3 +59,16 @@ def load_exported_encoder(run_dir: Union[str, Path]):
     config = json.loads(config_path.read_text())
     variant = config.pop("variant")
     return build_vit(variant, weights=str(run / ENCODER_FILE), **config)
+
+
+def tracker_initialisation(run_dir: Union[str, Path]) -> dict[str, Tensor]:
+    """What a one-stream tracker (DropTrack on OSTrack) takes from an exported run: the encoder
+    state dict in timm's layout (no decoder keys: they are never exported) and the two token
+    embeddings the issue assigns, ``template_embed (C,)`` = the later frame's temporal
+    embedding, ``search_embed (C,)`` = the earlier frame's."""
+    run = Path(run_dir)
+    encoder_path = run / ENCODER_FILE
+    if not encoder_path.is_file():
+        raise FileNotFoundError(f"no {ENCODER_FILE} in {run}: not an exported pre-training run")
+    temporal = load_temporal_embed(run / TEMPORAL_FILE)
+    return {"encoder": load_file(str(encoder_path)), "template_embed": temporal[1], "search_embed": temporal[0]}
