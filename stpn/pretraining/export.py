@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 

@@ -85,7 +85,8 @@ def _got10k(root: Path, splits: list[str]) -> list[FrameSequence]:
 
 
 def _got10k_splits(root: Path) -> list[str]:
-    return sorted({p.parent.name for p in root.glob("*/list.txt")} | {p.parent.parent.name for p in root.glob("*/*/groundtruth.txt")})
+    listed = {p.parent.name for p in root.glob("*/list.txt")}
+    return sorted(listed | {p.parent.parent.name for p in root.glob("*/*/groundtruth.txt")})
 
 
 def read_sources(data: str) -> list:
