@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.data.cli import add_data_commands
     from stpn.demo.cli import add_demo_command
     from stpn.detection.cli import add_detection_commands
+    from stpn.pretraining.cli import add_pretrain_commands
     from stpn.tracking.train_cli import add_train_track_command
     from stpn.tracking.cli import add_tracking_commands
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_track_command(commands)
     add_tracking_commands(commands)
     add_analysis_commands(commands)
+    add_pretrain_commands(commands)
     return parser
 
 
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.analysis.cli import run_analysis_command
 
         return run_analysis_command(args)
+    if args.command == "pretrain":
+        from stpn.pretraining.cli import run_pretrain_command
+
+        return run_pretrain_command(args)
     if args.command == "train-track":
         from stpn.tracking.train_cli import run_train_track_command
 
