@@ -2,8 +2,8 @@
 
 Both attend from the same selected queries (a quarter of the current frame's positions) to the
 7 previous key frames, on random ``(1, 512, h, w)`` features: the sparse path gathers the 407
-window keys per query (:class:`stpn.vss.stt.SparseTemporalTransformer`), the dense one feeds all
-``7·h·w`` positions to :class:`torch.nn.MultiheadAttention`. Prints forward time (median of
+window keys per query (:class:`stpn.vss.stt.SparseTemporalTransformer`), the dense one attends
+with the same projections and ``scaled_dot_product_attention`` to all ``7·h·w`` positions. Prints forward time (median of
 ``--repeats``) and the size of the largest tensor each builds (keys or attention weights),
 measured on the CPU with one thread.
 
@@ -15,7 +15,7 @@ import argparse
 import time
 
 import torch
-from torch import nn
+import torch.nn.functional as F
 
 from stpn.vss.query_selection import query_count, random_queries
 from stpn.vss.stt import SparseTemporalTransformer
@@ -40,7 +40,6 @@ def measure(side: int, repeats: int) -> dict:
     keys = [torch.randn(1, CHANNELS, side, side) for _ in range(FRAMES)]
     count = query_count(side, side)
     positions = random_queries(1, side, side, count, torch.device("cpu"))
-    dense = nn.MultiheadAttention(DIM, HEADS, batch_first=True).eval()
 
     def sparse_forward():
         return stt(features, keys, positions)
@@ -48,10 +47,16 @@ def measure(side: int, repeats: int) -> dict:
     def dense_forward():
         query = stt.query_proj(features).flatten(2).transpose(1, 2)
         query = torch.gather(query, 1, positions[..., None].expand(-1, -1, DIM))
-        every = torch.cat([stt.key_proj(k).flatten(2).transpose(1, 2) for k in keys], dim=1)
-        return dense(query, every, every, need_weights=False)
+        every_key = torch.cat([stt.key_proj(k).flatten(2).transpose(1, 2) for k in keys], dim=1)
+        every_value = torch.cat([stt.value_proj(k).flatten(2).transpose(1, 2) for k in keys], dim=1)
 
-    sparse_bytes = count * stt.num_keys * DIM * 4  # gathered keys (B·N, 407, dim)
+        def heads(x):
+            return x.reshape(1, x.shape[1], HEADS, DIM // HEADS).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(heads(query), heads(every_key), heads(every_value))
+        return stt.out(attended.transpose(1, 2).reshape(1, count, DIM))
+
+    sparse_bytes = count * stt.num_keys * DIM * 4  # gathered keys (B·N, 407, dim); values the same
     dense_bytes = HEADS * count * FRAMES * side * side * 4  # attention weights (heads, N, 7hw)
     return {"side": side, "queries": count, "sparse_keys_per_query": stt.num_keys,
             "dense_keys_per_query": FRAMES * side * side,
