@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.pretraining.cli import add_pretrain_commands
     from stpn.tracking.train_cli import add_train_track_command
     from stpn.tracking.cli import add_tracking_commands
+    from stpn.vss.cli import add_vss_commands
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tracking_commands(commands)
     add_analysis_commands(commands)
     add_pretrain_commands(commands)
+    add_vss_commands(commands)
     return parser
 
 
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.pretraining.cli import run_pretrain_command
 
         return run_pretrain_command(args)
+    if args.command in ("train-vss", "eval-vss", "segment-semantic"):
+        from stpn.vss.cli import run_vss_command
+
+        return run_vss_command(args)
     if args.command == "train-track":
         from stpn.tracking.train_cli import run_train_track_command
 

@@ -1,6 +1,5 @@
 """``stpn train-vss`` / ``stpn eval-vss`` / ``stpn segment-semantic``: video semantic segmentation
-from the command line (the lead wires :func:`add_vss_commands` / :func:`run_vss_command` into
-``stpn.cli``).
+from the command line.
 
 ``--checkpoint`` is a ``train-vss`` run directory or one of its weight files (:mod:`stpn.vss.run`).
 """
