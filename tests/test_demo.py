@@ -116,6 +116,7 @@ def test_stpn_only_settings_leave_the_per_frame_run_alone(tmp_path):
     from stpn.demo.run import DemoSettings, training_key
 
     weights = Path(tmp_path) / "abc" / "backbone.safetensors"
-    base, more = DemoSettings(), replace(DemoSettings(), train_support=6)
+    base = DemoSettings()
+    more = replace(base, train_support=base.train_support + 2)
     assert training_key(base, "per-frame", 0, weights) == training_key(more, "per-frame", 0, weights)
     assert training_key(base, "STPN", 0, weights) != training_key(more, "STPN", 0, weights)
