@@ -127,3 +127,25 @@ def test_window_indices_match_roll_pad_partition(shift):
     assert index.grid == (rows, cols) and index.padded
     assert torch.equal(F.pad(seq, (0, 1))[index.gather], expected)
     assert torch.equal(expected[index.scatter], seq)  # prompts from window 0, tokens back in place
+
+
+def test_cached_bias_follows_weight_changes():
+    """Inference reuses each block's attention bias; a changed relative-position table or a new
+    batch size must not reuse a stale one."""
+    torch.manual_seed(0)
+    model = build_swin(**SMALL).eval()
+    images, prompts = torch.randn(2, 3, 64, 64), torch.randn(2, 3, model.prompt_dims[0])
+    with torch.no_grad():
+        model.forward_features(images[:1], prompts[:1])  # fills the caches for batch 1
+        first = model.forward_features(images, prompts)
+        with torch.enable_grad():
+            fresh = model.forward_features(images, prompts)  # autograd: bias built per call
+        assert max_diff(first, fresh) <= 1e-6
+        for stage in model.layers:
+            for blk in stage.blocks:
+                blk.attn.relative_position_bias_table.add_(0.5)
+        changed = model.forward_features(images, prompts)
+        with torch.enable_grad():
+            changed_fresh = model.forward_features(images, prompts)
+    assert max_diff(first, changed) > 1e-3
+    assert max_diff(changed, changed_fresh) <= 1e-6

@@ -74,7 +74,28 @@ def _attention_bias(block: SwinTransformerBlock, ref: Tensor, p: int, padded_h: 
     relative-position bias (and, in shifted blocks, timm's 0 / -100 window mask) on the token
     block, zero on prompt rows and columns. ``ref``: the ``(B, ·, C)`` input (batch, dtype,
     device); ``padded_h × padded_w``: the padded map's size.
+
+    Without autograd (inference) the bias is kept on the block and reused while the
+    relative-position table and the mask are the same tensors, unchanged (``_version`` counts
+    in-place writes such as optimiser steps and ``load_state_dict``); with autograd it is built
+    per call so that gradients reach the table.
     """
+    if torch.is_grad_enabled():
+        return _build_bias(block, ref, p, padded_h, padded_w)
+    table = block.attn.relative_position_bias_table
+    mask = getattr(block, "attn_mask", None)
+    index = block.attn.relative_position_index
+    key = (table.data_ptr(), table._version, index.data_ptr(), index._version,
+           None if mask is None else (mask.data_ptr(), mask._version), tuple(block.window_size),
+           tuple(block.shift_size), ref.shape[0], ref.dtype, ref.device, p, padded_h, padded_w)
+    cached = getattr(block, "_stpn_prompt_bias", None)
+    if cached is None or cached[0] != key:
+        cached = (key, _build_bias(block, ref, p, padded_h, padded_w))
+        block._stpn_prompt_bias = cached
+    return cached[1]
+
+
+def _build_bias(block: SwinTransformerBlock, ref: Tensor, p: int, padded_h: int, padded_w: int) -> Tensor:
     attn = block.attn
     mask = None
     if any(block.shift_size):
