@@ -39,10 +39,11 @@ from stpn.detection.inference import detect_video
 PER_VIDEO_SUPPORT = 14  # K of the released per-video test mode
 
 
-def build_detectors() -> tuple[VideoFasterRCNN, VideoFasterRCNN]:
-    """``(per-frame baseline, STPN)`` Swin-T detectors sharing backbone and heads (eval mode)."""
+def build_detectors(swin_kwargs: Optional[dict] = None) -> tuple[VideoFasterRCNN, VideoFasterRCNN]:
+    """``(per-frame baseline, STPN)`` Swin-T detectors sharing backbone and heads (eval mode);
+    ``swin_kwargs`` change the backbone (the tests' tiny models)."""
     torch.manual_seed(0)
-    stpn = build_vid_detector(predictor="relation").eval()
+    stpn = build_vid_detector(predictor="relation", swin_kwargs=swin_kwargs).eval()
     plain = VideoFasterRCNN(stpn.extractor.backbone, stpn.neck, stpn.rpn, stpn.roi_heads).eval()
     return plain, stpn
 
@@ -66,9 +67,10 @@ def video_seconds(first: float, rest: float, length: int) -> float:
     return first + (length - 1) * rest
 
 
-def detector_ratios(lengths: Sequence[int], size: int, timed: int, repeats: int) -> dict[int, dict[str, float]]:
+def detector_ratios(lengths: Sequence[int], size: int, timed: int, repeats: int,
+                    swin_kwargs: Optional[dict] = None) -> dict[int, dict[str, float]]:
     """Seconds per video (``per-frame`` / ``per-video``) and their throughput ratio per length."""
-    plain, stpn = build_detectors()
+    plain, stpn = build_detectors(swin_kwargs)
     gen = torch.Generator().manual_seed(1)
     videos = {n: torch.rand(n, 3, size, size, generator=gen) for n in lengths}
     models = {"per-frame": plain, "per-video": stpn}
