@@ -1,8 +1,10 @@
 """``make bench``: every ratio benchmark of the project, one after the other."""
-from benchmarks import bench_streaming, bench_swin_prompts
+from benchmarks import bench_detector, bench_streaming, bench_swin_prompts
 
 if __name__ == "__main__":
     print("== prompted Swin vs timm's plain Swin (CPU time, one thread) ==", flush=True)
     bench_swin_prompts.main([])
     print("\n== STPN streaming inference vs plain backbone ==", flush=True)
     bench_streaming.main([])
+    print("\n== whole detector: per-video STPN vs per-frame Faster R-CNN (CPU time, one thread) ==", flush=True)
+    bench_detector.main([])
