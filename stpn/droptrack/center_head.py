@@ -35,6 +35,11 @@ class CenterMaps:
     size: Tensor
 
 
+# CenterNet's prior (Zhou et al., 2019): the score logits start at sigmoid⁻¹(0.1), so the focal
+# loss of an untrained map is not dominated by F·F cells at probability 0.5
+SCORE_PRIOR_BIAS = -2.19
+
+
 class CenterHead(nn.Module):
     """``forward(search_map (B, C, F, F)) → CenterMaps``.
 
@@ -48,6 +53,7 @@ class CenterHead(nn.Module):
         if channels < 8 or channels % 8:
             raise ValueError(f"centre head channels must be a positive multiple of 8, got {channels}")
         self.score = conv_branch(dim_in, channels, 1)
+        nn.init.constant_(self.score[-1].bias, SCORE_PRIOR_BIAS)
         self.offset = conv_branch(dim_in, channels, 2)
         self.size = conv_branch(dim_in, channels, 2)
 
