@@ -107,3 +107,17 @@ def test_pretrained_run_is_stored_as_its_architecture(tmp_path):
     (tmp_path / "pre" / "encoder.safetensors").unlink()  # the trained tracker no longer needs the run
     loaded, _ = load_droptrack(tmp_path / "run")
     assert torch.equal(loaded.template_pos, model.template_pos.detach().cpu())
+
+
+def test_usable_as_a_got10k_toolkit_tracker():
+    pytest.importorskip("got10k")
+    from PIL import Image
+
+    from stpn.tracking.toolkit import ToolkitTracker
+
+    video = square_video("d", 3)
+    toolkit = ToolkitTracker(tracker().eval(), name="droptrack", template_factor=2.0, search_factor=4.0)
+    box = video.annotations[0].instances[0].box
+    toolkit.init(Image.fromarray(video.frames[0]), [box[0], box[1], box[2] - box[0], box[3] - box[1]])
+    out = toolkit.update(Image.fromarray(video.frames[1]))
+    assert out.shape == (4,) and (out[2:] > 0).all()
