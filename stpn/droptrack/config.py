@@ -1,0 +1,41 @@
+"""DropTrack training configs (``configs/droptrack_*.yaml``), one section per piece of code:
+
+* ``model``: :func:`stpn.droptrack.build.build_droptrack` arguments (``pretrained``: an exported
+  pre-training run; ``--pretrained`` overrides);
+* ``data``: ``root`` (a GOT-10k root; ``--data`` overrides), ``split`` (or a list),
+  ``samples_per_epoch``, ``num_workers``;
+* ``pairs``: :class:`stpn.tracking.pairs.PairSettings` over OSTrack's defaults
+  (:data:`stpn.droptrack.train.DROPTRACK_PAIRS`; crop sizes come from ``model``);
+* ``train``: :class:`stpn.engine.TrainConfig`;
+* ``loss``: ``focal_weight`` / ``giou_weight`` / ``l1_weight`` (1 / 2 / 5);
+* ``online``: :class:`stpn.tracking.online.OnlineTracker` settings stored in ``droptrack.json``.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Union
+
+from stpn.config_file import read_sections
+
+SECTIONS = ("model", "data", "pairs", "train", "loss", "online")
+
+
+def load_droptrack_config(path: Union[str, Path]) -> dict[str, Any]:
+    """Read a config; unknown sections or keys of ``data`` / ``loss`` / ``online`` are one-line
+    errors naming the file (``pairs`` and ``train`` are checked when they are built)."""
+    from stpn.droptrack.objective import DropTrackObjective
+    from stpn.tracking.online import check_online_settings
+
+    data = read_sections(path, SECTIONS, required=("model", "train"))
+    for section in ("model", "data", "pairs", "train", "loss", "online"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ValueError(f"{path}: section `{section}` must be a mapping")
+    known = {"data": {"root", "split", "samples_per_epoch", "num_workers"},
+             "loss": set(inspect.signature(DropTrackObjective).parameters) - {"tracker"}}
+    for section, keys in known.items():
+        unknown = sorted(set(data.get(section) or {}) - keys)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {unknown} in `{section}`; known: {', '.join(sorted(keys))}")
+    check_online_settings(data.get("online"), str(path))
+    return data

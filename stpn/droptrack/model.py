@@ -1,0 +1,197 @@
+"""The DropTrack network: OSTrack's one-stream ViT (Ye et al., ECCV 2022) as DropTrack uses it,
+with optional STPN prompts.
+
+Template tokens (``T×T`` crop, ``(T/p)²`` tokens) and search tokens (``S×S``) are embedded by the
+ViT's patch embedding, each gets its **own** learned position embedding (both initialised from
+the ViT's ``pos_embed``, resampled to their grids by timm's ``resample_abs_pos_embed``) and its
+own temporal embedding (``template_embed`` / ``search_embed`` ``(C,)``: zeros, or the later /
+earlier frame's from a pair-MAE export, :func:`stpn.pretraining.export.tracker_initialisation`).
+The concatenation ``[prompts, template, search]`` goes through every ViT block (joint attention)
+and the final norm; the search tokens, as a ``(B, C, S/p, S/p)`` map, feed the centre head.
+
+Choices where the papers are vague or this library differs:
+
+* the ViT's class / register tokens are not used (OSTrack drops the class token);
+* one template: ``online_template`` is accepted for the online tracker's interface and ignored
+  (OSTrack / DropTrack keep the first-frame template);
+* no score head: :meth:`DropTrack.track` returns ``score_logits=None``, so
+  :class:`~stpn.tracking.online.OnlineTracker` never swaps templates; the peak of the centre
+  score map is in ``TrackerOutput.peak_scores``;
+* candidate elimination (optional in the issue) is not implemented;
+* STPN: the support frames are past search crops embedded alone by the plain ViT
+  (``PromptViT.embed``, its own ``pos_embed``, no template, no prompts, under ``no_grad`` unless
+  ``support_grad``), as the MixFormer tracker does; the predictor's prompts (width ``C``, no
+  position embedding) are prepended to the joint sequence and stripped after the blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from timm.layers import resample_abs_pos_embed
+from torch import Tensor, nn
+
+from stpn.backbones.base import check_images, tokens_to_map
+from stpn.backbones.vit import PromptViT
+from stpn.droptrack.center_head import CenterHead, CenterMaps, decode_boxes, hann_window
+from stpn.prompts.stpn import STPN
+
+
+@dataclass
+class TrackerOutput:
+    """``boxes (B, 4)`` normalised xyxy in the search crop; ``score_logits``: always None (no
+    score head); ``maps``: the centre head's maps; ``peak_scores (B,)``: score at the chosen cell."""
+
+    boxes: Tensor
+    score_logits: Optional[Tensor]
+    maps: CenterMaps
+    peak_scores: Tensor
+
+
+@dataclass
+class TemplateTokens:
+    """What :meth:`DropTrack.encode_templates` keeps: ``tokens (B, N_z, C)`` embedded template
+    tokens (patches + position + temporal embeddings). One-stream attention mixes template and
+    search in every block, so only the embedding can be reused across frames."""
+
+    tokens: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.tokens.shape[0]
+
+
+def grid_position_embed(vit: PromptViT, side: int) -> Tensor:
+    """The ViT's patch position embedding (prefix entries dropped) resampled to ``side × side``
+    → ``(1, side², C)``."""
+    pos = vit.pos_embed.detach()
+    old = tuple(vit.patch_embed.grid_size)
+    if pos.shape[1] > old[0] * old[1]:
+        pos = pos[:, vit.num_prefix_tokens:]
+    return resample_abs_pos_embed(pos, (side, side), old, num_prefix_tokens=0).clone()
+
+
+class DropTrack(nn.Module):
+    """One-stream ViT + centre head (+ DVP predictor).
+
+    Args:
+        vit: a :class:`~stpn.backbones.vit.PromptViT` (``build_vit``).
+        head: :class:`~stpn.droptrack.center_head.CenterHead` of width ``vit.embed_dim``.
+        template_size, search_size: crop sides in pixels, multiples of the patch size.
+        predictor: shallow DVP predictor ``(B, K, N, C), (B, K) → (B, N_P, C)`` or None.
+        support_grad / support_grid: as :class:`~stpn.prompts.stpn.STPN`.
+    """
+
+    def __init__(self, vit: PromptViT, head: CenterHead, template_size: int = 128, search_size: int = 256,
+                 predictor: Optional[nn.Module] = None, support_grad: bool = False,
+                 support_grid: Optional[tuple[int, int]] = None) -> None:
+        super().__init__()
+        patch = vit.patch_embed.patch_size[0]
+        for name, size in (("template_size", template_size), ("search_size", search_size)):
+            if size < patch or size % patch:
+                raise ValueError(f"{name} must be a positive multiple of the patch size {patch}, got {size}")
+        if getattr(predictor, "prompt_dims", None) is not None:
+            raise ValueError("DropTrack takes shallow prompts (one set before the first block), not a deep predictor")
+        self.vit, self.head, self.predictor = vit, head, predictor
+        self.stride, self.template_size, self.search_size = patch, template_size, search_size
+        dim = vit.embed_dim
+        self.template_pos = nn.Parameter(grid_position_embed(vit, template_size // patch))
+        self.search_pos = nn.Parameter(grid_position_embed(vit, search_size // patch))
+        self.template_embed = nn.Parameter(torch.zeros(dim))
+        self.search_embed = nn.Parameter(torch.zeros(dim))
+        stpn = STPN(vit, predictor, support_grid, support_grad) if predictor is not None else None
+        object.__setattr__(self, "stpn", stpn)  # not a child: keys stay vit.* / predictor.*
+        self.has_stpn = predictor is not None
+        self.num_prompts = predictor.num_prompts if predictor is not None else 0
+        self.register_buffer("window", hann_window(self.feature_size), persistent=False)
+
+    @property
+    def feature_size(self) -> int:
+        """Side ``F`` of the search token grid (16 for 256 px, patch 16)."""
+        return self.search_size // self.stride
+
+    def forward(self, template: Tensor, online_template: Optional[Tensor], search: Tensor,
+                support: Optional[Tensor] = None, support_mask: Optional[Tensor] = None,
+                prompts: Optional[Tensor] = None, with_score: bool = False) -> TrackerOutput:
+        """Training / one-shot pass: ``template (B, 3, T, T)``, ``search (B, 3, S, S)``,
+        ``support (B, K, 3, S, S)`` past search crops (STPN) or ``prompts (B, N_P, C)``; no
+        Hann window. ``online_template`` and ``with_score`` are accepted and ignored."""
+        memory = self.encode_templates(template)
+        return self._run(search, memory, self._prompts(search.shape[0], support, support_mask, prompts), None)
+
+    def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateTokens:
+        """``(B, 3, T, T)`` → :class:`TemplateTokens` (``online_template`` ignored)."""
+        self._check_images("template", template, self.template_size)
+        return TemplateTokens(self._patch_tokens(template) + self.template_pos + self.template_embed)
+
+    def track(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
+              with_score: bool = True) -> TrackerOutput:
+        """Online step: the search crop against :meth:`encode_templates`' tokens, boxes read
+        from the Hann-windowed score map."""
+        if not isinstance(memory, TemplateTokens):
+            raise ValueError(f"memory must be TemplateTokens from encode_templates, got {type(memory).__name__}")
+        return self._run(search, memory, self._prompts(search.shape[0], None, None, prompts), self.window)
+
+    def embed_support(self, frames: Tensor) -> Tensor:
+        """``(F, 3, S, S)`` past search crops → ``(F, N, C)`` support embeddings (cacheable)."""
+        self._check_images("support frames", frames, self.search_size)
+        return self._stpn_or_raise().embed_frames(frames)
+
+    def predict_prompts(self, support_embeddings: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        """``(B, K, N, C)`` (+ ``(B, K)`` mask) → prompts ``(B, N_P, C)``."""
+        return self._stpn_or_raise().predict_prompts(support_embeddings, mask)
+
+    def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None) -> Tensor:
+        """Joint attention over ``[prompts, template, search]`` → search map ``(B, C, F, F)``."""
+        self._check_images("search", search, self.search_size)
+        if search.shape[0] != memory.batch_size:
+            raise ValueError(f"search batch size {search.shape[0]} != template batch size {memory.batch_size}")
+        x = self._patch_tokens(search) + self.search_pos + self.search_embed
+        x = self.vit.norm_pre(torch.cat([memory.tokens, x], 1))
+        if prompts is not None:
+            x = torch.cat([prompts.to(x.dtype), x], 1)
+        for block in self.vit.blocks:
+            x = block(x)
+        x = self.vit.norm(x)[:, -self.feature_size**2:]
+        return tokens_to_map(x, self.feature_size, self.feature_size)
+
+    def _run(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor],
+             window: Optional[Tensor]) -> TrackerOutput:
+        maps = self.head(self.search_map(search, memory, prompts))
+        boxes, peaks = decode_boxes(maps, window)
+        return TrackerOutput(boxes, None, maps, peaks)
+
+    def _patch_tokens(self, images: Tensor) -> Tensor:
+        """``(B, 3, H, W)`` → ``(B, H/p · W/p, C)`` (timm's dynamic-size patch embedding returns NHWC)."""
+        x = self.vit.patch_embed(images)
+        return x.flatten(1, 2) if x.dim() == 4 else x
+
+    def _stpn_or_raise(self) -> STPN:
+        if self.stpn is None:
+            raise ValueError("this tracker was built without STPN (build_droptrack(stpn=True) adds the predictor)")
+        return self.stpn
+
+    def _prompts(self, batch_size: int, support: Optional[Tensor], mask: Optional[Tensor],
+                 prompts: Optional[Tensor]) -> Optional[Tensor]:
+        if (support is not None or prompts is not None) and not self.has_stpn:
+            raise ValueError("this tracker was built without STPN: it takes neither support frames nor prompts")
+        if support is not None and prompts is not None:
+            raise ValueError("give support frames or precomputed prompts, not both")
+        if support is not None:
+            if support.dim() != 5 or support.shape[0] != batch_size:
+                raise ValueError(f"support must be (B={batch_size}, K, 3, S, S), got {tuple(support.shape)}")
+            return self.predict_prompts(self.embed_support(support.flatten(0, 1)).unflatten(0, support.shape[:2]), mask)
+        if prompts is not None and tuple(prompts.shape) != (batch_size, self.num_prompts, self.vit.embed_dim):
+            raise ValueError(f"prompts must be ({batch_size}, {self.num_prompts}, {self.vit.embed_dim}), "
+                             f"got {tuple(prompts.shape)}")
+        return prompts
+
+    @staticmethod
+    def _check_images(name: str, images: Tensor, size: int) -> None:
+        try:
+            check_images(images)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+        if tuple(images.shape[-2:]) != (size, size):
+            raise ValueError(f"{name} must be {size}x{size} pixels, got {tuple(images.shape[-2:])}")
