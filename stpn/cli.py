@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.data.cli import add_data_commands
     from stpn.demo.cli import add_demo_command
     from stpn.detection.cli import add_detection_commands
+    from stpn.droptrack.cli import add_droptrack_commands
     from stpn.pretraining.cli import add_pretrain_commands
     from stpn.tracking.train_cli import add_train_track_command
     from stpn.tracking.cli import add_tracking_commands
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tracking_commands(commands)
     add_analysis_commands(commands)
     add_pretrain_commands(commands)
+    add_droptrack_commands(commands)
     add_vss_commands(commands)
     return parser
 
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.vss.cli import run_vss_command
 
         return run_vss_command(args)
+    if args.command in ("train-droptrack", "eval-droptrack"):
+        from stpn.droptrack.cli import run_droptrack_command
+
+        return run_droptrack_command(args)
     if args.command == "train-track":
         from stpn.tracking.train_cli import run_train_track_command
 
