@@ -45,6 +45,16 @@ def check_images(images: Tensor) -> None:
         raise ValueError(f"images must be a floating-point tensor, got dtype {images.dtype}")
 
 
+def check_crops(name: str, images: Tensor, size: int) -> None:
+    """:func:`check_images` for a tracker's ``size × size`` crops; errors start with ``name``."""
+    try:
+        check_images(images)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    if tuple(images.shape[-2:]) != (size, size):
+        raise ValueError(f"{name} must be {size}x{size} pixels, got {tuple(images.shape[-2:])}")
+
+
 def check_prompts(
     prompts: Prompts,
     prompt_dims: Sequence[int],

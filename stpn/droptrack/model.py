@@ -32,7 +32,7 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from torch import Tensor, nn
 
-from stpn.backbones.base import check_images, tokens_to_map
+from stpn.backbones.base import check_crops, tokens_to_map
 from stpn.backbones.vit import PromptViT
 from stpn.droptrack.center_head import CenterHead, CenterMaps, decode_boxes, hann_window
 from stpn.prompts.stpn import STPN
@@ -122,7 +122,7 @@ class DropTrack(nn.Module):
 
     def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateTokens:
         """``(B, 3, T, T)`` → :class:`TemplateTokens` (``online_template`` ignored)."""
-        self._check_images("template", template, self.template_size)
+        check_crops("template", template, self.template_size)
         return TemplateTokens(self._patch_tokens(template) + self.template_pos + self.template_embed)
 
     def track(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
@@ -135,7 +135,7 @@ class DropTrack(nn.Module):
 
     def embed_support(self, frames: Tensor) -> Tensor:
         """``(F, 3, S, S)`` past search crops → ``(F, N, C)`` support embeddings (cacheable)."""
-        self._check_images("support frames", frames, self.search_size)
+        check_crops("support frames", frames, self.search_size)
         return self._stpn_or_raise().embed_frames(frames)
 
     def predict_prompts(self, support_embeddings: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -144,7 +144,7 @@ class DropTrack(nn.Module):
 
     def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None) -> Tensor:
         """Joint attention over ``[prompts, template, search]`` → search map ``(B, C, F, F)``."""
-        self._check_images("search", search, self.search_size)
+        check_crops("search", search, self.search_size)
         if search.shape[0] != memory.batch_size:
             raise ValueError(f"search batch size {search.shape[0]} != template batch size {memory.batch_size}")
         x = self._patch_tokens(search) + self.search_pos + self.search_embed
@@ -186,12 +186,3 @@ class DropTrack(nn.Module):
             raise ValueError(f"prompts must be ({batch_size}, {self.num_prompts}, {self.vit.embed_dim}), "
                              f"got {tuple(prompts.shape)}")
         return prompts
-
-    @staticmethod
-    def _check_images(name: str, images: Tensor, size: int) -> None:
-        try:
-            check_images(images)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-        if tuple(images.shape[-2:]) != (size, size):
-            raise ValueError(f"{name} must be {size}x{size} pixels, got {tuple(images.shape[-2:])}")

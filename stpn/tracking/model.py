@@ -24,7 +24,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from stpn.backbones.base import check_images
+from stpn.backbones.base import check_crops
 from stpn.prompts.stpn import STPN
 from stpn.tracking.heads import CornerHead, ScoreHead, boxes_from_corner_logits
 from stpn.tracking.mixed_attention import MixedAttentionCvT, TemplateMemory
@@ -125,7 +125,7 @@ class MixFormer(nn.Module):
     def embed_support(self, frames: Tensor) -> Tensor:
         """Support embeddings of single frames: ``(F, 3, S, S)`` → ``(F, N, d_L)`` last-stage
         tokens of the plain CvT (``N = (S/16)²``; :meth:`STPN.embed_frames`); cacheable per frame."""
-        self._check_images("support frames", frames, self.search_size)
+        check_crops("support frames", frames, self.search_size)
         return self._stpn_or_raise().embed_frames(frames)
 
     def predict_prompts(self, support_embeddings: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -161,7 +161,7 @@ class MixFormer(nn.Module):
         return TrackerOutput(boxes, scores, corner_logits)
 
     def _templates(self, template: Tensor, online_template: Optional[Tensor]) -> list[Tensor]:
-        self._check_images("template", template, self.template_size)
+        check_crops("template", template, self.template_size)
         if online_template is None:
             return [template, template]
         if isinstance(online_template, Tensor) and online_template.dim() == 5:
@@ -169,24 +169,15 @@ class MixFormer(nn.Module):
         else:
             online = [online_template]
         for o in online:
-            self._check_images("online_template", o, self.template_size)
+            check_crops("online_template", o, self.template_size)
             if o.shape[0] != template.shape[0]:
                 raise ValueError(f"online_template batch size {o.shape[0]} != template batch size {template.shape[0]}")
         return [template, *online]
 
     def _check_search(self, search: Tensor, batch_size: int) -> None:
-        self._check_images("search", search, self.search_size)
+        check_crops("search", search, self.search_size)
         if search.shape[0] != batch_size:
             raise ValueError(f"search batch size {search.shape[0]} != template batch size {batch_size}")
-
-    @staticmethod
-    def _check_images(name: str, images: Tensor, size: int) -> None:
-        try:
-            check_images(images)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-        if tuple(images.shape[-2:]) != (size, size):
-            raise ValueError(f"{name} must be {size}x{size} pixels, got {tuple(images.shape[-2:])}")
 
     def _prompts(
         self, batch_size: int, support: Optional[Tensor], mask: Optional[Tensor], prompts: Optional[Tensor]
@@ -204,7 +195,7 @@ class MixFormer(nn.Module):
                 raise ValueError(f"support must be (B, K, 3, S, S), got {shape}")
             if support.shape[0] != batch_size:
                 raise ValueError(f"support batch size {support.shape[0]} != search batch size {batch_size}")
-            self._check_images("support frames", support.flatten(0, 1), self.search_size)
+            check_crops("support frames", support.flatten(0, 1), self.search_size)
             return self.predict_prompts(self.stpn.embed_support(support), mask)
         if prompts is not None:
             width = self.backbone.prompt_dims[0]
