@@ -18,9 +18,10 @@ from typing import Any, Optional, Union
 
 import torch
 
+from stpn.engine.checkpoint import WEIGHT_FILES, read_run_record
+
 CONFIG_FILE = "droptrack.json"
 FORMAT = 1
-WEIGHT_FILES = ("model.safetensors", "checkpoint.pt")
 
 
 def architecture_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -46,24 +47,15 @@ def save_droptrack_config(run_dir: Union[str, Path], model_kwargs: dict[str, Any
     return path
 
 
+def _check_record(data: dict, file: Path) -> dict:
+    if not isinstance(data.get("model"), dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{file}: expected {{'format': {FORMAT}, 'model': {{...}}, 'online': {{...}}}}")
+    return data
+
+
 def read_droptrack_config(path: Union[str, Path]) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """``(model kwargs, online settings, weight file)`` of a run directory or weight file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no DropTrack checkpoint at {path}")
-    run_dir = path if path.is_dir() else path.parent
-    config_file = run_dir / CONFIG_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} not found: is {run_dir} a DropTrack run directory?")
-    try:
-        data = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_file}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{config_file}: expected {{'format': {FORMAT}, 'model': {{...}}, 'online': {{...}}}}")
-    weights = path if path.is_file() else next((run_dir / f for f in WEIGHT_FILES if (run_dir / f).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"no {' or '.join(WEIGHT_FILES)} in {run_dir}")
+    data, weights = read_run_record(path, CONFIG_FILE, "DropTrack", _check_record)
     return data["model"], dict(data.get("online") or {}), weights
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -71,6 +71,40 @@ def _load_safetensors_file(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except Exception as exc:  # SafetensorError, header / size errors
         raise CheckpointError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
+
+
+WEIGHT_FILES = (EXPORT_FILE, CHECKPOINT_FILE)  # a run's weights, in the order they are looked for
+
+
+def read_run_record(path: PathLike, record_file: str, what: str,
+                    parse: Optional[Callable[[dict, Path], Any]] = None) -> tuple[Any, Path]:
+    """``(record, weights)`` of a training run, given its directory or one of its weight files:
+    the JSON dict in ``record_file`` beside the weights, and the weight file (the one given, else
+    the first of :data:`WEIGHT_FILES` present). ``parse(record, record_path)``, when given, checks
+    and converts the record before the weights are looked for, and its result is returned
+    instead. ``what`` names the kind of run in the errors (``FileNotFoundError`` for a missing
+    run, record or weights, ``ValueError`` naming the file for a record that is not a JSON object)."""
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} checkpoint at {path}")
+    run_dir = path if path.is_dir() else path.parent
+    record_path = run_dir / record_file
+    if not record_path.is_file():
+        raise FileNotFoundError(f"{record_path} not found: is {run_dir} a {what} run directory?")
+    try:
+        record = json.loads(record_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{record_path}: not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"{record_path}: expected a JSON object, got {type(record).__name__}")
+    if parse is not None:
+        record = parse(record, record_path)
+    weights = path if path.is_file() else next((run_dir / f for f in WEIGHT_FILES if (run_dir / f).is_file()), None)
+    if weights is None:
+        raise FileNotFoundError(f"no {' or '.join(WEIGHT_FILES)} in {run_dir}")
+    return record, weights
 
 
 def read_model_state(path: PathLike) -> dict[str, torch.Tensor]:

@@ -37,9 +37,10 @@ from typing import Any, Optional
 
 import torch
 
+from stpn.engine.checkpoint import WEIGHT_FILES, read_run_record
+
 TRACKER_FILE = "tracker.json"
 TRACKER_FORMAT = 1
-WEIGHT_FILES = ("model.safetensors", "checkpoint.pt")
 
 
 @dataclass
@@ -97,22 +98,7 @@ def save_tracker(run_dir: str | Path, model: torch.nn.Module, model_kwargs: dict
 
 def read_tracker_config(path: str | Path) -> tuple[TrackerConfig, Path]:
     """The config of a run directory (or of a weight file's directory) and the weight file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no tracker checkpoint at {path}")
-    run_dir = path if path.is_dir() else path.parent
-    config_file = run_dir / TRACKER_FILE
-    if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file} not found: is {run_dir} a tracker run directory?")
-    try:
-        data = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_file}: not valid JSON ({exc})") from exc
-    config = TrackerConfig.from_dict(data, str(config_file))
-    weights = path if path.is_file() else next((run_dir / f for f in WEIGHT_FILES if (run_dir / f).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"no {' or '.join(WEIGHT_FILES)} in {run_dir}")
-    return config, weights
+    return read_run_record(path, TRACKER_FILE, "tracker", lambda data, file: TrackerConfig.from_dict(data, str(file)))
 
 
 def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:

@@ -73,25 +73,20 @@ def save_run_file(out_dir: Union[str, Path], model_kwargs: dict[str, Any], eval_
     return path
 
 
+def _check_run_record(info: dict, file: Path) -> dict:
+    try:
+        return {**info, "model": dict(info["model"])}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{file}: not a vss run file ({exc})") from None
+
+
 def load_run(path: Union[str, Path]) -> tuple[VideoSegmenter, dict[str, Any]]:
     """The trained segmenter of a run directory (or one of its weight files) and its ``vss.json``."""
-    from stpn.engine.checkpoint import CHECKPOINT_FILE, EXPORT_FILE, load_model_state, read_model_state
+    from stpn.engine.checkpoint import load_model_state, read_model_state, read_run_record
 
-    path = Path(path)
-    run_dir = path if path.is_dir() else path.parent
-    run_file = run_dir / RUN_FILE
-    if not run_file.is_file():
-        raise FileNotFoundError(f"{run_file} not found: --checkpoint must be a train-vss run directory")
-    try:
-        info = json.loads(run_file.read_text())
-        model_kwargs = dict(info["model"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{run_file}: not a vss run file ({exc})") from None
-    model = build_segmenter(**model_kwargs)
-    weights = path if path.is_file() else next(
-        (run_dir / n for n in (EXPORT_FILE, CHECKPOINT_FILE) if (run_dir / n).is_file()), None)
-    if weights is None:
-        raise FileNotFoundError(f"{run_dir} holds no {EXPORT_FILE} or {CHECKPOINT_FILE}")
+    info, weights = read_run_record(path, RUN_FILE, "train-vss", _check_run_record)
+    model = build_segmenter(**info["model"])
     load_model_state(model, read_model_state(weights), weights)
-    info["eval_data"] = from_dict(SyntheticVideos, info.get("eval_data") or {}, str(run_file), section="eval_data")
+    info["eval_data"] = from_dict(SyntheticVideos, info.get("eval_data") or {}, str(weights.parent / RUN_FILE),
+                                  section="eval_data")
     return model.eval(), info
