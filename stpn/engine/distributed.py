@@ -118,6 +118,10 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def cleanup_distributed() -> None:
-    """Destroy the process group if one is running."""
+    """Destroy the process group if one is running, once every rank has reached this point (a
+    rank that tears gloo down while another still holds its connections can abort that one:
+    "terminate called without an active exception"). Call it on the normal way out only: after an
+    error on one rank the others would wait at the barrier."""
     if is_dist():
+        dist.barrier()
         dist.destroy_process_group()
