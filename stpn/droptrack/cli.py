@@ -31,7 +31,7 @@ def run_train_droptrack(args: argparse.Namespace) -> int:
     out = check_run_directory(args.out or Path("runs") / Path(args.config).stem, args.resume, args.overwrite)
     sequences = read_sequences(root, data.get("split", "train"))
     model_kwargs = dict(cfg["model"])
-    if args.pretrained:
+    if getattr(args, "pretrained", None):
         model_kwargs["pretrained"] = args.pretrained
     seed_everything(train.seed)
     try:
@@ -42,7 +42,7 @@ def run_train_droptrack(args: argparse.Namespace) -> int:
     history = train_droptrack(tracker, model_kwargs, sequences, settings, train, out,
                               samples_per_epoch=data.get("samples_per_epoch"), num_workers=data.get("num_workers", 0),
                               resume="auto" if args.resume else None, online=cfg.get("online"), loss=cfg.get("loss"))
-    print(f"{history.end_iteration} iterations; tracker ready: stpn eval-droptrack --checkpoint {out} --data DIR")
+    print(f"{history.end_iteration} iterations; tracker ready: stpn eval-track --checkpoint {out} --data DIR")
     return 0
 
 

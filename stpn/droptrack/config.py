@@ -1,7 +1,8 @@
 """DropTrack training configs (``configs/droptrack_*.yaml``), one section per piece of code:
 
 * ``model``: :func:`stpn.droptrack.build.build_droptrack` arguments (``pretrained``: an exported
-  pre-training run; ``--pretrained`` overrides);
+  pre-training run; ``--pretrained`` overrides) and ``tracker: droptrack``, which makes
+  ``stpn train-track`` train DropTrack (:mod:`stpn.tracking.kinds`; removed when read);
 * ``data``: ``root`` (a GOT-10k root; ``--data`` overrides), ``split`` (or a list),
   ``samples_per_epoch``, ``num_workers``;
 * ``pairs``: :class:`stpn.tracking.pairs.PairSettings` over OSTrack's defaults
@@ -25,9 +26,11 @@ def load_droptrack_config(path: Union[str, Path]) -> dict[str, Any]:
     """Read a config; unknown sections or keys of ``data`` / ``loss`` / ``online`` are one-line
     errors naming the file (``pairs`` and ``train`` are checked when they are built)."""
     from stpn.droptrack.objective import DropTrackObjective
+    from stpn.tracking.kinds import pop_tracker
     from stpn.tracking.online import check_online_settings
 
     data = read_sections(path, SECTIONS, required=("model", "train"))
+    data["model"] = pop_tracker(data["model"], str(path), "droptrack")
     for section in ("model", "data", "pairs", "train", "loss", "online"):
         if data.get(section) is not None and not isinstance(data[section], dict):
             raise ValueError(f"{path}: section `{section}` must be a mapping")
