@@ -120,3 +120,50 @@ def test_eliminate_and_restore_round_trip():
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_droptrack(**TINY, **kwargs)
+
+
+def test_keep_ratio_ramp_is_ostracks_adjust_keep_rate():
+    from stpn.droptrack.candidate_elimination import KeepRatioRamp
+
+    ramp = KeepRatioRamp(start_epoch=20, warm_epochs=50)
+    assert [ramp.keep_ratio(e, 0.7) for e in (0, 19, 20, 70, 99)] == pytest.approx([1, 1, 1, 0.7, 0.7])
+    assert ramp.keep_ratio(45, 0.7) == pytest.approx(0.85)
+    assert ramp.keep_ratio(30, 0.7) == pytest.approx(0.7 + 0.3 * (math.cos(math.pi / 5) + 1) / 2)
+    with pytest.raises(ValueError, match="warm_epochs"):
+        KeepRatioRamp(warm_epochs=-1)
+
+
+def _ramped_training(tmp_path, monkeypatch, **run):
+    """Tiny tracker (elimination in block 1, final keep 0.5), 2 iterations an epoch, ramp 1 → 0.5
+    at epoch 1; returns (history, the keep ratio of every training forward)."""
+    from stpn.droptrack.candidate_elimination import KeepRatioRamp
+    from stpn.droptrack.model import DropTrack
+    from stpn.droptrack.train import droptrack_pair_settings, train_droptrack
+    from stpn.engine import TrainConfig
+    from tests.test_droptrack_train import sequences
+
+    seen = []
+    original = DropTrack.joint_tokens
+
+    def spy(self, search, memory, prompts=None, ce_keep_ratio=None):
+        if self.training:
+            seen.append(ce_keep_ratio)
+        return original(self, search, memory, prompts, ce_keep_ratio)
+
+    monkeypatch.setattr(DropTrack, "joint_tokens", spy)
+    kwargs = {**TINY, "depth": 2, "ce_layers": [1], "ce_keep_ratio": 0.5}
+    torch.manual_seed(0)
+    model = build_droptrack(**kwargs)
+    config = TrainConfig(lr=1e-3, epochs=3, batch_size=2, progress=False, checkpoint_each_epoch=False, seed=3)
+    settings = droptrack_pair_settings({"brightness_jitter": 0.0})
+    history = train_droptrack(model, kwargs, sequences(), settings, config, tmp_path, samples_per_epoch=4,
+                              keep_ramp=KeepRatioRamp(start_epoch=1, warm_epochs=0), **run)
+    return history, seen
+
+
+def test_training_follows_the_ramp_and_resumes_exactly(tmp_path, monkeypatch):
+    full, seen = _ramped_training(tmp_path / "full", monkeypatch)
+    assert seen == [1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    _ramped_training(tmp_path / "split", monkeypatch, stop_after=3)
+    resumed, seen = _ramped_training(tmp_path / "split", monkeypatch, resume="auto")
+    assert seen == [0.5, 0.5, 0.5] and resumed.losses == full.losses[3:]

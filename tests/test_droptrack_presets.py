@@ -4,6 +4,7 @@ import inspect
 import pytest
 
 from stpn.droptrack.build import build_droptrack
+from stpn.droptrack.candidate_elimination import KeepRatioRamp
 from stpn.droptrack.config import load_droptrack_config
 from stpn.droptrack.train import droptrack_pair_settings
 from stpn.engine import TrainConfig
@@ -24,6 +25,7 @@ def test_droptrack_presets_follow_ostracks_got10k_recipe(name):
     model = cfg["model"]
     assert (model["template_size"], model["search_size"]) == (template, search)
     assert (model["ce_layers"], model["ce_keep_ratio"], model["ce_template"]) == ([3, 6, 9], 0.7, "centre")
+    assert cfg["elimination"] == KeepRatioRamp(start_epoch=20, warm_epochs=50)  # CE_START_EPOCH, CE_WARM_EPOCH
     assert set(model) - {"pretrained", "drop_path_rate"} <= set(inspect.signature(build_droptrack).parameters)
     pairs = droptrack_pair_settings(cfg["pairs"])
     assert (pairs.search_factor, pairs.template_factor, pairs.centre_jitter, pairs.scale_jitter) == (factor, 2.0, jitter, scale)

@@ -16,16 +16,43 @@ token alone, so dropping them after the whole block leaves the same kept tokens,
 :func:`eliminate` does. After the final norm, :func:`restore_search` puts the kept tokens back in
 their grid positions and fills the dropped ones with zeros (OSTrack's ``recover``) so the head
 sees the full ``F × F`` map.
+
+Training: OSTrack keeps every token before epoch ``CE_START_EPOCH`` (20) and then lowers the
+keep ratio along a half-cosine to its final value over ``CE_WARM_EPOCH`` epochs (50 in the
+GOT-10k configs), one value per epoch (its ``adjust_keep_rate`` with ``ITERS_PER_EPOCH=1``):
+:class:`KeepRatioRamp`. At test time the final ratio applies.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 TEMPLATE_RANGES = ("centre", "all")
+
+
+@dataclass(frozen=True)
+class KeepRatioRamp:
+    """The training keep ratio per epoch: 1 before ``start_epoch``, the final ratio from
+    ``start_epoch + warm_epochs`` on, a half-cosine between (OSTrack's ``adjust_keep_rate``)."""
+
+    start_epoch: int = 20
+    warm_epochs: int = 50
+
+    def __post_init__(self) -> None:
+        if self.start_epoch < 0 or self.warm_epochs < 0:
+            raise ValueError(f"start_epoch and warm_epochs must be >= 0, got {self.start_epoch}, {self.warm_epochs}")
+
+    def keep_ratio(self, epoch: int, final: float) -> float:
+        if epoch < self.start_epoch:
+            return 1.0
+        if epoch >= self.start_epoch + self.warm_epochs:
+            return final
+        progress = (epoch - self.start_epoch) / self.warm_epochs
+        return final + (1.0 - final) * (math.cos(progress * math.pi) + 1.0) * 0.5
 
 
 def centre_index(side: int) -> int:

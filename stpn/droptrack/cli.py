@@ -41,7 +41,8 @@ def run_train_droptrack(args: argparse.Namespace) -> int:
     print(f"{len(sequences)} training sequences; run directory {out}", flush=True)
     history = train_droptrack(tracker, model_kwargs, sequences, settings, train, out,
                               samples_per_epoch=data.get("samples_per_epoch"), num_workers=data.get("num_workers", 0),
-                              resume="auto" if args.resume else None, online=cfg.get("online"), loss=cfg.get("loss"))
+                              resume="auto" if args.resume else None, online=cfg.get("online"), loss=cfg.get("loss"),
+                              keep_ramp=cfg.get("elimination"))
     print(f"{history.end_iteration} iterations; tracker ready: stpn eval-track --checkpoint {out} --data DIR")
     return 0
 

@@ -20,8 +20,8 @@ Choices where the papers are vague or this library differs:
 * candidate elimination (OSTrack's, optional, off by default: ``ce_layers=()``): in the blocks
   ``ce_layers`` only the ``ceil(ce_keep_ratio · n)`` search tokens the template attends to most
   go on; the dropped ones are zeros in the map the head sees
-  (:mod:`stpn.droptrack.candidate_elimination` says which attention ranks them). The keep ratio
-  is fixed; OSTrack's training ramps it from 1 to 0.7 over epochs 20–70, which is not done here;
+  (:mod:`stpn.droptrack.candidate_elimination` says which attention ranks them); ``forward``
+  takes a ``ce_keep_ratio`` for training's ramp (:class:`~stpn.droptrack.objective.DropTrackObjective`);
 * STPN: the support frames are past search crops embedded alone by the plain ViT
   (``PromptViT.embed``, its own ``pos_embed``, no template, no prompts, under ``no_grad`` unless
   ``support_grad``), as the MixFormer tracker does; the predictor's prompts (width ``C``, no
@@ -147,12 +147,15 @@ class DropTrack(nn.Module):
 
     def forward(self, template: Tensor, online_template: Optional[Tensor], search: Tensor,
                 support: Optional[Tensor] = None, support_mask: Optional[Tensor] = None,
-                prompts: Optional[Tensor] = None, with_score: bool = False) -> TrackerOutput:
+                prompts: Optional[Tensor] = None, with_score: bool = False,
+                ce_keep_ratio: Optional[float] = None) -> TrackerOutput:
         """Training / one-shot pass: ``template (B, 3, T, T)``, ``search (B, 3, S, S)``,
         ``support (B, K, 3, S, S)`` past search crops (STPN) or ``prompts (B, N_P, C)``; no
-        Hann window. ``online_template`` and ``with_score`` are accepted and ignored."""
+        Hann window; ``ce_keep_ratio`` replaces the model's for this pass. ``online_template``
+        and ``with_score`` are accepted and ignored."""
         memory = self.encode_templates(template)
-        return self._run(search, memory, self._prompts(search.shape[0], support, support_mask, prompts), None)
+        prompts = self._prompts(search.shape[0], support, support_mask, prompts)
+        return self._run(search, memory, prompts, None, ce_keep_ratio)
 
     def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateTokens:
         """``(B, 3, T, T)`` → :class:`TemplateTokens` (``online_template`` ignored)."""
@@ -176,14 +179,18 @@ class DropTrack(nn.Module):
         """``(B, K, N, C)`` (+ ``(B, K)`` mask) → prompts ``(B, N_P, C)``."""
         return self._stpn_or_raise().predict_prompts(support_embeddings, mask)
 
-    def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None) -> Tensor:
+    def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
+                   ce_keep_ratio: Optional[float] = None) -> Tensor:
         """Joint attention over ``[prompts, template, search]`` → search map ``(B, C, F, F)``."""
-        x = self.joint_tokens(search, memory, prompts).tokens
+        x = self.joint_tokens(search, memory, prompts, ce_keep_ratio).tokens
         return tokens_to_map(x, self.feature_size, self.feature_size)
 
-    def joint_tokens(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None) -> JointTokens:
+    def joint_tokens(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
+                     ce_keep_ratio: Optional[float] = None) -> JointTokens:
         """The blocks over ``[prompts (B, N_P, C), template (B, N_z, C), search (B, 3, S, S)]``
-        with candidate elimination in ``ce_layers`` → :class:`JointTokens`."""
+        with candidate elimination in ``ce_layers`` (keeping ``ce_keep_ratio``, default the
+        model's) → :class:`JointTokens`."""
+        keep_ratio = self.ce_keep_ratio if ce_keep_ratio is None else float(ce_keep_ratio)
         check_crops("search", search, self.search_size)
         if search.shape[0] != memory.batch_size:
             raise ValueError(f"search batch size {search.shape[0]} != template batch size {memory.batch_size}")
@@ -201,7 +208,7 @@ class DropTrack(nn.Module):
             if index is None:
                 index = torch.arange(num_search, device=x.device).expand(x.shape[0], -1)
             scores = template_attention(block, x, self._template_rows(start, memory.tokens.shape[1]))
-            x, index = eliminate(block(x), start, scores[:, start:], self.ce_keep_ratio, index)
+            x, index = eliminate(block(x), start, scores[:, start:], keep_ratio, index)
             kept.append(index)
         x = self.vit.norm(x)[:, start:]
         return JointTokens(restore_search(x, index, num_search), kept)
@@ -215,8 +222,8 @@ class DropTrack(nn.Module):
         return torch.tensor([first + centre_index(side)], device=self.template_pos.device)
 
     def _run(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor],
-             window: Optional[Tensor]) -> TrackerOutput:
-        maps = self.head(self.search_map(search, memory, prompts))
+             window: Optional[Tensor], ce_keep_ratio: Optional[float] = None) -> TrackerOutput:
+        maps = self.head(self.search_map(search, memory, prompts, ce_keep_ratio))
         boxes, peaks = decode_boxes(maps, window)
         return TrackerOutput(boxes, None, maps, peaks)
 
