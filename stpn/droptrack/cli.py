@@ -1,5 +1,9 @@
 """``stpn train-droptrack`` and ``stpn eval-droptrack``: DropTrack from the command line.
 
+``stpn train-track`` runs :func:`run_train_droptrack` for a config with ``model.tracker:
+droptrack``, and ``stpn track`` / ``stpn eval-track`` load a run holding ``droptrack.json``
+(:mod:`stpn.tracking.kinds`), so these two commands are DropTrack's names for the same work.
+
 ``add_droptrack_commands(commands)`` adds both to an argparse subparsers object;
 ``run_droptrack_command(args)`` runs the chosen one (expected errors → one line, exit 2).
 """
