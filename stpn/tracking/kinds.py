@@ -14,7 +14,6 @@ from typing import Any, Union
 
 TRACKER_KEY = "tracker"
 TRACKERS = ("mixformer", "droptrack")
-DROPTRACK_RECORD = "droptrack.json"  # stpn.droptrack.checkpoint.CONFIG_FILE
 
 
 def pop_tracker(model: Any, where: str, expected: str) -> Any:
@@ -52,9 +51,11 @@ def config_tracker(path: Union[str, Path]) -> str:
 def run_tracker(path: Union[str, Path]) -> str:
     """``"droptrack"`` when the run directory of ``path`` (a directory or one of its weight files)
     holds ``droptrack.json``, else ``"mixformer"`` (whose loader reports a missing ``tracker.json``)."""
+    from stpn.droptrack.checkpoint import CONFIG_FILE
+
     path = Path(path)
     run_dir = path if path.is_dir() else path.parent
-    return "droptrack" if (run_dir / DROPTRACK_RECORD).is_file() else "mixformer"
+    return "droptrack" if (run_dir / CONFIG_FILE).is_file() else "mixformer"
 
 
 def load_any_tracker(path: Union[str, Path]) -> tuple[Any, dict[str, Any]]:
