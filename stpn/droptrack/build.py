@@ -41,8 +41,9 @@ def build_droptrack(
         template_size, search_size: 128 / 256 (OSTrack-256; DropTrack-384 uses 384).
         head_channels: centre-head width (OSTrack: 256).
         pretrained: an exported pre-training run (``encoder.json``, ``encoder.safetensors``,
-            ``temporal_embed.safetensors``): the ViT is built as there (``variant`` and
-            ``vit_kwargs`` must then be left at their defaults) and loaded, the position
+            ``temporal_embed.safetensors``): the ViT is built as there (``variant`` is then
+            ignored; ``vit_kwargs`` may add options without weights, e.g. OSTrack's
+            ``drop_path_rate`` 0.1) and loaded, the position
             embeddings resampled from its ``pos_embed``, the template / search temporal
             embeddings set to the later / earlier frame's.
         ce_layers / ce_keep_ratio / ce_template: OSTrack's candidate elimination
