@@ -94,33 +94,38 @@ class QueryAssociation:
             raise ValueError("no frames were added")
         return torch.stack(self.class_logits).mean(0).softmax(-1)[:, :-1]
 
-    def instances(self, out_size: Sequence[int], image_size: Optional[Sequence[int]] = None,
-                  padded_size: Optional[Sequence[int]] = None, top_k: int = TOP_K) -> list[VideoInstance]:
-        """The ``top_k`` best (query, class) pairs as :class:`VideoInstance` (best first).
+    def select(self, top_k: int = TOP_K) -> tuple[Tensor, Tensor, Tensor]:
+        """The ``top_k`` best (query, class) pairs, best first: ``(queries, classes, scores)``,
+        each ``(K,)`` with ``K = min(top_k, Q·C)``."""
+        scores = self.video_scores()
+        best, flat = scores.flatten().topk(min(top_k, scores.numel()))  # sorted, best first
+        return flat // scores.shape[1], flat % scores.shape[1], best
+
+    def frame_masks(self, queries: Tensor, t: int, out_size: Sequence[int], image_size: Optional[Sequence[int]] = None,
+                    padded_size: Optional[Sequence[int]] = None) -> Tensor:
+        """``(K, H, W)`` bool masks of the query slots ``queries`` in frame ``t``.
 
         ``out_size`` ``(H, W)``: the masks' size (the original frames). ``padded_size``: the
-        network input the mask logits cover (default 4× their size); ``image_size``: the part
+        network input the mask logits cover (default 4x their size); ``image_size``: the part
         of it holding the image (default all of it)."""
-        scores = self.video_scores()
-        num_queries, num_classes = scores.shape
-        best, flat = scores.flatten().topk(min(top_k, scores.numel()))  # sorted, best first
-        queries, classes = flat // num_classes, flat % num_classes
-        masks = self._masks(queries, out_size, image_size, padded_size)
-        return [VideoInstance(int(c), float(s), m, int(q)) for c, s, m, q in zip(classes, best, masks, queries)]
-
-    def _masks(self, queries: Tensor, out_size, image_size, padded_size) -> Tensor:
-        """``(K, T, H, W)`` bool masks of the given query slots, one frame at a time."""
-        h, w = self.mask_logits[0].shape[-2:]
-        padded = tuple(padded_size) if padded_size is not None else (4 * h, 4 * w)
+        logits = self.mask_logits[t]
+        padded = tuple(padded_size) if padded_size is not None else (4 * logits.shape[-2], 4 * logits.shape[-1])
         crop = tuple(image_size) if image_size is not None else padded
-        out = torch.zeros((len(queries), len(self), *out_size), dtype=torch.bool)
-        for t, logits in enumerate(self.mask_logits):
-            chosen = F.interpolate(logits[queries][None], size=padded, mode="bilinear", align_corners=False)
-            chosen = chosen[..., : crop[0], : crop[1]]
-            if tuple(chosen.shape[-2:]) != tuple(out_size):
-                chosen = F.interpolate(chosen, size=tuple(out_size), mode="bilinear", align_corners=False)
-            out[:, t] = chosen[0] > 0
-        return out
+        chosen = F.interpolate(logits[queries][None], size=padded, mode="bilinear", align_corners=False)
+        chosen = chosen[..., : crop[0], : crop[1]]
+        if tuple(chosen.shape[-2:]) != tuple(out_size):
+            chosen = F.interpolate(chosen, size=tuple(out_size), mode="bilinear", align_corners=False)
+        return chosen[0] > 0
+
+    def instances(self, out_size: Sequence[int], image_size: Optional[Sequence[int]] = None,
+                  padded_size: Optional[Sequence[int]] = None, top_k: int = TOP_K) -> list[VideoInstance]:
+        """The ``top_k`` best (query, class) pairs as :class:`VideoInstance` (best first), masks
+        ``(T, *out_size)`` (sizes as :meth:`frame_masks`). For long videos draw frame by frame
+        with :meth:`select` and :meth:`frame_masks` instead: this holds all masks at once."""
+        queries, classes, scores = self.select(top_k)
+        masks = torch.stack([self.frame_masks(queries, t, out_size, image_size, padded_size)
+                             for t in range(len(self))], dim=1)
+        return [VideoInstance(int(c), float(s), m, int(q)) for c, s, m, q in zip(classes, scores, masks, queries)]
 
 
 def associate(class_logits: Tensor, mask_logits: Tensor, embeddings: Tensor, out_size: Sequence[int],
