@@ -115,3 +115,67 @@ def test_empty_video_and_bad_decode_are_errors(frames):
     model.decode = lambda features: {"class_logits": torch.zeros(1, 2, 3)}
     with pytest.raises(ValueError, match="'mask_logits'"):
         segment_frames(model, frames[:1])
+
+
+# --- evaluation (stpn.vis.evaluate) ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def benchmark():
+    from stpn.data.synthetic import generate_dataset
+
+    return generate_dataset(2, num_frames=6, size=48, seed=2)
+
+
+def test_ground_truth_is_what_the_ytvis_writer_writes(benchmark, tmp_path):
+    import json
+
+    from stpn.data.formats.ytvis import write_ytvis
+    from stpn.metrics.ytvis import ytvis_stats
+    from stpn.vis.evaluate import ytvis_ground_truth
+
+    write_ytvis(benchmark.videos, benchmark.categories, tmp_path, "valid")
+    written = json.loads((tmp_path / "valid.json").read_text())
+    gt = ytvis_ground_truth(benchmark)
+    assert gt["annotations"] == written["annotations"] and len(gt["annotations"]) >= 2
+    assert [v["file_names"] for v in gt["videos"]] == [v["file_names"] for v in written["videos"]]
+    oracle = [{"video_id": a["video_id"], "category_id": a["category_id"], "score": 1.0,
+               "segmentations": a["segmentations"]} for a in gt["annotations"]]
+    assert ytvis_stats(gt, oracle)["AP"] == pytest.approx(1.0)
+
+
+def test_evaluate_vis_scores_the_results_it_returns(benchmark):
+    from stpn.metrics.ytvis import ytvis_stats
+    from stpn.vis.evaluate import evaluate_vis, ytvis_ground_truth
+
+    model = FakeSegmenter(with_stpn=True, class_names=benchmark.categories).eval()
+    settings = InferenceSettings(mode="sliding", num_support=2, stride=1)
+    report, results = evaluate_vis(model, benchmark, settings, video_ids=[5, 9], progress=False)
+    assert len(results) == 20 and {r["video_id"] for r in results} == {5, 9}
+    assert all(len(r["segmentations"]) == 6 and r["segmentations"][0]["size"] == [48, 48] for r in results)
+    assert all(1 <= r["category_id"] <= len(benchmark.categories) for r in results)
+    expected = ytvis_stats(ytvis_ground_truth(benchmark, [5, 9]), results)
+    assert {k: report[k] for k in expected} == pytest.approx(expected, nan_ok=True)
+    assert report["fps"] > 0 and report["num_frames"]["all"] == 12
+    assert 0 <= report["AP50_degraded"] <= 1 or report["num_frames"]["degraded"] == 0
+
+
+def test_model_classes_must_match_the_dataset(benchmark):
+    from stpn.vis.evaluate import evaluate_vis
+
+    with pytest.raises(ValueError, match="but the model predicts"):
+        evaluate_vis(FakeSegmenter(with_stpn=False), benchmark, progress=False)
+
+
+def test_keep_frames_masks_the_other_frames_and_drops_empty_tracks():
+    from stpn.vis.evaluate import keep_frames
+
+    rle = {"size": [2, 2], "counts": "04"}
+    gt = {"categories": [], "videos": [{"id": 1, "file_names": ["a", "b"]}, {"id": 2, "file_names": ["c"]}],
+          "annotations": [{"video_id": 1, "segmentations": [rle, None]}, {"video_id": 1, "segmentations": [None, rle]},
+                          {"video_id": 2, "segmentations": [rle]}]}
+    results = [{"video_id": 1, "segmentations": [rle, rle]}, {"video_id": 2, "segmentations": [rle]}]
+    kept_gt, kept_results = keep_frames(gt, results, {1: {1}})
+    assert [a["segmentations"] for a in kept_gt["annotations"]] == [[None, rle]]
+    assert [v["id"] for v in kept_gt["videos"]] == [1]
+    assert kept_results == [{"video_id": 1, "segmentations": [None, rle]}]
+    assert results[0]["segmentations"] == [rle, rle]  # inputs untouched
