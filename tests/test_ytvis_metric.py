@@ -157,3 +157,34 @@ def test_uncompressed_rle_ground_truth_reads_as_the_official_files_store_it():
     gt["annotations"][0]["segmentations"] = [{"size": [h, w], "counts": counts}]
     assert mask_utils.decode(mask_utils.frPyObjects(gt["annotations"][0]["segmentations"][0], h, w)).sum() == g.sum()
     assert ytvis_stats(gt, [result(1, 1, 0.9, [g])])["AP"] == pytest.approx(1.0)
+
+
+def test_video_iou_matrix_equals_dense_sums_on_random_tracks():
+    rng = np.random.default_rng(3)
+    h, w, length = 30, 40, 5
+
+    def random_track():
+        return [random_blob(rng, h, w) if rng.random() < 0.7 else None for _ in range(length)]
+
+    def entry(masks, crowd=0):
+        areas = np.array([0.0 if m is None else float(m.sum()) for m in masks])
+        return {"rles": track(masks), "areas": areas, "iscrowd": crowd}
+
+    dts, gts = [random_track() for _ in range(4)], [random_track() for _ in range(3)]
+    empty = np.zeros((h, w), bool)
+    expected = np.zeros((4, 3))
+    for i, d in enumerate(dts):
+        for j, g in enumerate(gts):
+            dd = [empty if m is None else m for m in d]
+            gg = [empty if m is None else m for m in g]
+            inter = sum((a & b).sum() for a, b in zip(dd, gg))
+            union = sum((a | b).sum() for a, b in zip(dd, gg))
+            expected[i, j] = inter / union if union else 0.0
+    ours = video_iou_matrix([entry(d) for d in dts], [entry(g) for g in gts])
+    assert ours == pytest.approx(expected, abs=1e-12)
+    assert (expected > 0).sum() >= 4  # overlaps happen
+    crowd = video_iou_matrix([entry(d) for d in dts], [entry(gts[0], crowd=1)])[:, 0]
+    d_area = np.array([sum(m.sum() for m in d if m is not None) for d in dts])
+    inter0 = np.array([sum((a & b).sum() for a, b in zip(d, gts[0]) if a is not None and b is not None)
+                       for d in dts])  # crowd: intersection over the detection's summed area
+    assert crowd == pytest.approx(inter0 / d_area, abs=1e-12)
