@@ -179,3 +179,23 @@ def test_keep_frames_masks_the_other_frames_and_drops_empty_tracks():
     assert [v["id"] for v in kept_gt["videos"]] == [1]
     assert kept_results == [{"video_id": 1, "segmentations": [None, rle]}]
     assert results[0]["segmentations"] == [rle, rle]  # inputs untouched
+
+
+def test_the_real_tiny_segmenter_runs_through_inference_and_evaluation(benchmark):
+    """With branch vis-model merged: the real model's API is the one coded against."""
+    model_module = pytest.importorskip("stpn.vis.model")
+    from stpn.vis.evaluate import evaluate_vis
+
+    torch.manual_seed(0)
+    swin = dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
+    head = dict(hidden_dim=64, num_queries=10, num_heads=4, dim_feedforward=128, decoder_layers=2,
+                encoder_layers=1, encoder_feedforward_dim=128, train_num_points=1024)
+    for predictor in (None, "relation"):
+        model = model_module.build_vis_model(benchmark.categories, predictor=predictor, swin_kwargs=swin,
+                                             head_kwargs=head).eval()
+        settings = InferenceSettings(mode="sliding", num_support=2, stride=1, batch_size=2)
+        frames = [torch.rand(3, 40, 56) for _ in range(3)]
+        instances = segment_frames(model, frames, settings, out_size=(20, 28))
+        assert len(instances) == 10 and instances[0].masks.shape == (3, 20, 28)
+        report, results = evaluate_vis(model, benchmark, settings, progress=False)
+        assert 0 <= report["AP"] <= 1 and len(results) == 20
