@@ -132,7 +132,11 @@ def test_eval_vis_without_annotations_writes_only_results(fake_run, ytvis_file, 
     del data["annotations"]
     ytvis_file.write_text(json.dumps(data))
     out = tmp_path / "server"
-    assert run_cli("eval-vis", "--checkpoint", tmp_path / "run", "--data", ytvis_file, "--out", out) == 0
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # from an earlier evaluation
+    assert run_cli("eval-vis", "--checkpoint", tmp_path / "run", "--data", ytvis_file, "--out", out) == 2
+    assert run_cli("eval-vis", "--checkpoint", tmp_path / "run", "--data", ytvis_file, "--out", out,
+                   "--overwrite") == 0
     assert "no annotations" in capsys.readouterr().out
     assert (out / "results.json").is_file() and not (out / "metrics.json").exists()
 

@@ -95,6 +95,7 @@ def run_eval_vis(args: argparse.Namespace) -> int:
     atomic_write(results_path, lambda tmp: write_ytvis_results(results, tmp))
     print(f"{len(results)} predicted tracks written to {results_path}")
     if "annotations" not in raw:
+        metrics_path.unlink(missing_ok=True)  # (--overwrite) an old run's metrics would not match
         print(f"{data} has no annotations (a valid / test split): no metrics; {fps:.2f} frames/s")
         return 0
     report = {**vis_report(raw, results, dataset, video_ids), "fps": fps, "settings": settings.to_dict()}
