@@ -1,4 +1,4 @@
-"""YouTube-VIS AP on pycocotools' COCOeval (docs/design.md §5).
+"""YouTube-VIS AP on pycocotools' COCOeval (docs/design.md §5, docs/vis_eval.md).
 
 COCO matching and accumulation are pycocotools' own (10 IoU thresholds .50:.05:.95, 101 recall
 points, maxDets 1 / 10 / 100, crowd ground truth ignored and absorbing any number of

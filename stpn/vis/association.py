@@ -1,4 +1,4 @@
-"""MinVIS query association: per-frame Mask2Former outputs → video instances (docs/design.md §7).
+"""MinVIS query association: per-frame Mask2Former outputs → video instances (docs/vis_eval.md).
 
 Frames are segmented independently; the same object is found by the same query *slot* after
 each frame's queries are reordered to match the previous frame's (already reordered) ones:
