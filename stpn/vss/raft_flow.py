@@ -4,7 +4,9 @@ The model is built with ``weights=None`` (nothing is ever downloaded) and its st
 from a local file (e.g. torchvision's ``raft_small_C_T_V2`` weights saved with ``torch.save``).
 Frames go in as RGB uint8, scaled to [-1, 1] and padded on the right and bottom (edge
 replication) to a multiple of 8; of the flows RAFT returns (one per refinement iteration) the
-last is the final one, cropped back to the frame. Output ``(2, H, W)`` float32: ``(dx, dy)``
+last is the final one, cropped back to the frame. RAFT's correlation pyramid needs inputs of at
+least 128 px a side: smaller frames (the benchmark's 64 px) are first upsampled (bilinear) by the
+smallest integer factor that reaches 128, and the flow is resized back and divided by it. Output ``(2, H, W)`` float32: ``(dx, dy)``
 from frame t to frame t + 1 in pixels, the convention of :mod:`stpn.vss.metrics`. TC measured
 with it is comparable only among models measured with the same flow (docs/design.md).
 """
@@ -13,12 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 RAFT_VARIANTS = ("raft_small", "raft_large")
+MIN_SIDE = 128  # torchvision's RAFT: feature maps (1/8) of at least 16
 
 
 def pad_to_multiple(images: Tensor, multiple: int = 8) -> tuple[Tensor, tuple[int, int]]:
@@ -68,7 +73,14 @@ class RaftFlow:
     def __call__(self, frame_t: np.ndarray, frame_next: np.ndarray) -> Tensor:
         if frame_t.shape != frame_next.shape:
             raise ValueError(f"frames differ in shape: {frame_t.shape} and {frame_next.shape}")
-        pair, (height, width) = pad_to_multiple(torch.cat([to_raft_input(frame_t), to_raft_input(frame_next)]))
+        pair = torch.cat([to_raft_input(frame_t), to_raft_input(frame_next)])
+        height, width = pair.shape[-2:]
+        factor = math.ceil(MIN_SIDE / min(height, width))
+        if factor > 1:
+            pair = F.interpolate(pair, scale_factor=factor, mode="bilinear", align_corners=False)
+        pair, (big_h, big_w) = pad_to_multiple(pair)
         pair = pair.to(self.device)
-        flows = self.model(pair[:1], pair[1:], num_flow_updates=self.iterations)
-        return flows[-1][0, :, :height, :width].float().cpu()
+        flow = self.model(pair[:1], pair[1:], num_flow_updates=self.iterations)[-1][:, :, :big_h, :big_w]
+        if factor > 1:
+            flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False) / factor
+        return flow[0].float().cpu()

@@ -39,7 +39,7 @@ def read_frame(path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))  # a writable copy
 
 
 def read_labels(sequence: LabelledSequence, index: int) -> np.ndarray:
