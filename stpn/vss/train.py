@@ -47,6 +47,9 @@ def train_segmenter(model: VideoSegmenter, model_kwargs: dict[str, Any], videos:
     loader = make_train_loader(labelled, batch, seed=config.seed, num_workers=num_workers)
     if recorded.unlabelled_from is None:
         return fit(model, loader, config, out_dir, resume=resume)
+    if not labelled.unlabelled:
+        raise ValueError(f"{recorded.root}: no unlabelled frames for `unlabelled_from` (CamVid: put the videos' "
+                         "frames in sequences/<seq>/, docs/vss.md)")
     mixed = make_train_loader(WithUnlabelledFrames(labelled), batch, seed=config.seed, num_workers=num_workers)
     switch = round(recorded.unlabelled_from * config.total_iters(len(loader)))
     if switch > 0:
