@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from stpn.data.formats.cityscapes import read_cityscapes
+from stpn.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from stpn.vss.cli import add_vss_commands, run_vss_command
 from stpn.vss.model import build_segmenter, pseudo_labels
 from stpn.vss.recorded_data import RecordedClips, WithUnlabelledFrames, augment, clip_indices
@@ -27,15 +28,25 @@ def test_clip_indices_repeat_the_first_frame():
 
 def test_augment_crops_pads_and_keeps_labels_aligned():
     torch.manual_seed(0)
-    labels = torch.arange(32)[None].repeat(16, 1)  # the column index
-    clip = labels[None, None].float().repeat(3, 3, 1, 1)
-    out_clip, out_labels = augment(clip, labels, crop=8, scale=(1.0, 1.0), flip=True)
-    assert out_clip.shape == (3, 3, 8, 8) and out_labels.shape == (8, 8)
-    assert torch.equal(out_clip[1, 2].long(), out_labels)  # frames and labels cut (and flipped) alike
-    big_clip, big_labels = augment(clip, labels, crop=40, scale=(1.0, 1.0), flip=False)
+    columns = np.arange(32)[None].repeat(16, 0)  # each pixel holds its column index
+    labels = torch.from_numpy(columns)
+    frames = np.repeat(columns[None, ..., None], 3, axis=-1).repeat(3, 0).astype(np.uint8)  # (3, 16, 32, 3)
+    for _ in range(5):
+        clip, out_labels = augment(frames, labels, crop=8, scale=(1.0, 1.0), flip=True)
+        assert clip.shape == (3, 3, 8, 8) and out_labels.shape == (8, 8)
+        pixels = (clip[1, 0] * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255  # undo the normalisation
+        assert torch.allclose(pixels, out_labels.float(), atol=1e-3)  # frames and labels cut (and flipped) alike
+    big_clip, big_labels = augment(frames, labels, crop=40, scale=(1.0, 1.0), flip=False)
     assert big_clip.shape == (3, 3, 40, 40) and int((big_labels == 255).sum()) == 40 * 40 - 16 * 32
-    _, scaled = augment(clip, labels, crop=4, scale=(2.0, 2.0), flip=False)
-    assert scaled.shape == (4, 4) and (scaled[:, ::2] == scaled[:, 1::2]).all()  # nearest-upsampled columns
+    assert (big_clip[:, :, 16:] == 0).all()  # padding: the mean colour
+    for _ in range(5):
+        _, scaled = augment(frames, labels, crop=6, scale=(2.0, 2.0), flip=False)
+        assert scaled.shape == (6, 6) and (scaled == scaled[:1]).all()  # rows stay rows
+        steps = scaled[0, 1:] - scaled[0, :-1]
+        assert set(steps.tolist()) <= {0, 1} and int(steps.sum()) in (2, 3)  # every column twice
+    _, half = augment(frames, labels, crop=16, scale=(0.5, 0.5), flip=False)
+    assert (half[:8, :16] < 255).all() and (half[8:] == 255).all()  # 8 x 16 image padded to 16 x 16
+    assert (half[0, 1:] - half[0, :-1] == 2).all()  # every other column
 
 
 def test_recorded_clips_and_the_unlabelled_phase(tmp_path):
@@ -138,3 +149,20 @@ def test_missing_dataset_folder_is_a_one_line_error(tmp_path, capsys):
     assert run_vss_command(parse(["train-vss", "--config", str(config), "--out", str(tmp_path / "r")])) == 2
     err = capsys.readouterr().err.strip()
     assert "nowhere/leftImg8bit_sequence/train" in err and len(err.splitlines()) == 1
+
+
+def test_unlabelled_rows_train_on_the_pseudo_labels(monkeypatch):
+    import stpn.vss.model as model_module
+
+    torch.manual_seed(0)
+    model = build_segmenter(num_classes=3, temporal=False).eval()
+    clips = torch.randn(2, 1, 3, 32, 32)
+    ones, ignored = torch.ones(2, 32, 32, dtype=torch.long), torch.full((2, 32, 32), 255)
+    monkeypatch.setattr(model_module, "pseudo_labels", lambda logits: torch.ones_like(logits[:, 0], dtype=torch.long))
+    with torch.no_grad():
+        as_labelled = model(clips, ones)
+        as_pseudo = model(clips, ignored, torch.tensor([False, False]))
+        mixed = model(clips, torch.cat([ones[:1], ignored[1:]]), torch.tensor([True, False]))
+        kept = model(clips, ignored, torch.tensor([True, True]))
+    assert torch.allclose(as_labelled["seg"], as_pseudo["seg"]) and torch.allclose(as_labelled["seg"], mixed["seg"])
+    assert kept["seg"] == 0  # labelled rows keep their (here all ignored) labels

@@ -8,9 +8,9 @@ than ``T - 1`` frames before ``t`` (CamVid without its sequence frames), the ear
 repeated, so STT then sees copies of the current frame as its key frames.
 
 Augmentation, one draw for the whole clip (torch's global RNG, which the engine seeds per
-sample): scale by ``s ~ U(scale)`` (frames bilinear, labels nearest), pad to at least
-``crop × crop`` (frames with 0 = the mean colour after normalisation, labels with 255), one
-random ``crop × crop`` window, horizontal flip with probability 0.5.
+sample): scale by ``s ~ U(scale)`` (frames bilinear, labels nearest), one random ``crop × crop``
+window of the scaled frames (where they are smaller, padded on the right / bottom: frames with
+0 = the mean colour after normalisation, labels with 255), horizontal flip with probability 0.5.
 
 :class:`WithUnlabelledFrames` is the dataset of the second training phase (``unlabelled_from``
 in the data section, :mod:`stpn.vss.train`): same length, but each sample is, with probability
@@ -20,6 +20,7 @@ every sample carries a flag ``labelled`` (bool). What the model does with those 
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from torch.utils.data import Dataset
 
 from stpn.data.formats.camvid import camvid_train_ids
 from stpn.data.formats.cityscapes import LabelledSequence, cityscapes_train_ids
-from stpn.vss.data import frames_to_tensor
+from stpn.data.normalisation import normalise
 from stpn.vss.metrics import IGNORE_INDEX
 
 
@@ -61,25 +62,35 @@ def clip_indices(t: int, length: int) -> list[int]:
     return [max(i, 0) for i in range(t - length + 1, t + 1)]
 
 
-def augment(clip: Tensor, labels: Tensor, crop: int, scale: tuple[float, float], flip: bool) -> tuple[Tensor, Tensor]:
-    """Clip ``(T, 3, H, W)`` and labels ``(H, W)`` → ``(T, 3, crop, crop)`` and ``(crop, crop)``
-    (module docstring)."""
+def augment(frames: np.ndarray, labels: Tensor, crop: int, scale: tuple[float, float],
+            flip: bool) -> tuple[Tensor, Tensor]:
+    """uint8 frames ``(T, H, W, 3)`` and labels ``(H, W)`` → normalised ``(T, 3, crop, crop)`` and
+    ``(crop, crop)`` (module docstring). The crop window is drawn in the scaled image, but only
+    the source region under it is resized (full 2048 × 1024 clips at scale 2 would not fit in
+    memory); the region's placement is exact to a fraction of a pixel."""
     height, width = labels.shape
-    factor = float(torch.empty(()).uniform_(scale[0], scale[1])) if scale[0] != scale[1] else scale[0]
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    if size != (height, width):
-        clip = F.interpolate(clip, size=size, mode="bilinear", align_corners=False)
-        labels = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
-    pad_h, pad_w = max(crop - size[0], 0), max(crop - size[1], 0)
+    factor = float(torch.empty(()).uniform_(scale[0], scale[1])) if scale[0] != scale[1] else float(scale[0])
+    scaled_h, scaled_w = max(1, round(height * factor)), max(1, round(width * factor))
+    top = int(torch.randint(max(scaled_h, crop) - crop + 1, ()))
+    left = int(torch.randint(max(scaled_w, crop) - crop + 1, ()))
+    y0, x0 = min(height - 1, math.floor(top / factor)), min(width - 1, math.floor(left / factor))
+    y1, x1 = min(height, math.ceil((top + crop) / factor) + 1), min(width, math.ceil((left + crop) / factor) + 1)
+    region = torch.from_numpy(np.ascontiguousarray(frames[:, y0:y1, x0:x1])).permute(0, 3, 1, 2).float() / 255.0
+    region_labels = labels[y0:y1, x0:x1]
+    size = (max(1, round((y1 - y0) * factor)), max(1, round((x1 - x0) * factor)))
+    if size != tuple(region_labels.shape):
+        region = F.interpolate(region, size=size, mode="bilinear", align_corners=False)
+        region_labels = F.interpolate(region_labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
+    row, col = max(0, top - round(y0 * factor)), max(0, left - round(x0 * factor))
+    clip = normalise(region[..., row:row + crop, col:col + crop])
+    out_labels = region_labels[row:row + crop, col:col + crop]
+    pad_h, pad_w = crop - out_labels.shape[0], crop - out_labels.shape[1]
     if pad_h or pad_w:
         clip = F.pad(clip, (0, pad_w, 0, pad_h), value=0.0)
-        labels = F.pad(labels, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
-    top = int(torch.randint(labels.shape[0] - crop + 1, ()))
-    left = int(torch.randint(labels.shape[1] - crop + 1, ()))
-    clip, labels = clip[..., top:top + crop, left:left + crop], labels[top:top + crop, left:left + crop]
+        out_labels = F.pad(out_labels, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
     if flip and float(torch.rand(())) < 0.5:
-        clip, labels = clip.flip(-1), labels.flip(-1)
-    return clip.contiguous(), labels.contiguous()
+        clip, out_labels = clip.flip(-1), out_labels.flip(-1)
+    return clip.contiguous(), out_labels.contiguous()
 
 
 class RecordedClips(Dataset):
@@ -98,16 +109,16 @@ class RecordedClips(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def clip(self, s: int, t: int) -> tuple[Tensor, Tensor]:
-        """Un-augmented clip ``(T, 3, H, W)`` ending on frame ``t`` of sequence ``s`` and its
-        labels ``(H, W)`` (all 255 for an unlabelled frame)."""
+    def clip(self, s: int, t: int) -> tuple[np.ndarray, Tensor]:
+        """Un-augmented uint8 frames ``(T, H, W, 3)`` ending on frame ``t`` of sequence ``s`` and
+        its labels ``(H, W)`` int64 (all 255 for an unlabelled frame)."""
         sequence = self.sequences[s]
         frames = np.stack([read_frame(sequence.frames[i]) for i in clip_indices(t, self.clip_length)])
         if t in sequence.labels:
             labels = torch.from_numpy(read_labels(sequence, t).astype(np.int64))
         else:
             labels = torch.full(frames.shape[1:3], IGNORE_INDEX, dtype=torch.int64)
-        return frames_to_tensor(frames), labels
+        return frames, labels
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return augment(*self.clip(*self.samples[index]), self.crop, self.scale, self.flip)
