@@ -11,20 +11,26 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from stpn.device_flags import add_device_flags
 
 PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-                    [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
+                    [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128],
+                    [220, 190, 255], [170, 110, 40], [255, 250, 200], [128, 0, 0], [170, 255, 195],
+                    [128, 128, 0], [255, 215, 180], [0, 0, 128], [128, 128, 128]], np.uint8)
 
 
-def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """RGB ``(H, W, 3)`` uint8 with class colours blended in (background 0 left as is)."""
-    colours = PALETTE[labels % len(PALETTE)].astype(np.float32)
+def overlay(frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5, background: Optional[int] = 0) -> np.ndarray:
+    """RGB ``(H, W, 3)`` uint8 with class colours blended in; pixels of class ``background``
+    (the benchmark's 0) are left as they are, every class is coloured with ``None`` (Cityscapes,
+    CamVid: class 0 is road / sky)."""
+    colours = PALETTE[(labels + (background is None)) % len(PALETTE)].astype(np.float32)
     mixed = frame.astype(np.float32) * (1 - alpha) + colours * alpha
-    return np.where((labels > 0)[..., None], mixed, frame).round().astype(np.uint8)
+    painted = np.ones(labels.shape, bool) if background is None else labels != background
+    return np.where(painted[..., None], mixed, frame).round().astype(np.uint8)
 
 
 def run_train_vss(args: argparse.Namespace) -> int:
@@ -139,11 +145,13 @@ def run_segment_semantic(args: argparse.Namespace) -> int:
     from stpn.outputs import atomic_output, check_outputs, input_files
     from stpn.vss.inference import StreamingSegmenter
     from stpn.vss.run import load_run
+    from stpn.vss.sources import SyntheticVideos
 
     if not Path(args.video).is_file():
         raise FileNotFoundError(f"video not found: {args.video}")
     check_outputs([("the input video", args.video), *input_files("--checkpoint", args.checkpoint)], {"--out": args.out})
-    model, _ = load_run(args.checkpoint)
+    model, info = load_run(args.checkpoint)
+    background = 0 if isinstance(info["eval_data"], SyntheticVideos) else None
     segmenter = StreamingSegmenter(model, pick_device(args.device))
     reader = VideoReader(args.video)
     frames, seconds = 0, 0.0
@@ -156,7 +164,7 @@ def run_segment_semantic(args: argparse.Namespace) -> int:
             seconds += time.perf_counter() - start
             if args.size is not None:
                 labels = np.asarray(Image.fromarray(labels).resize((frame.shape[1], frame.shape[0]), Image.NEAREST))
-            writer.write(overlay(frame, labels))
+            writer.write(overlay(frame, labels, background=background))
             frames += 1
         if frames == 0:  # (inside: the empty output is removed)
             raise ValueError(f"{args.video}: no frames could be decoded")
