@@ -121,7 +121,7 @@ train: {{lr: 0.001, batch_size: 2, max_iters: 1, progress: false, checkpoint_eac
 """)
     assert load_vss_config(config)["eval_data"].split == "val"  # default: the val split
     run = tmp_path / "run"
-    assert run_vss_command(parse(["train-vss", "--config", str(config), "--out", str(run)])) == 0
+    assert run_vss_command(parse(["train-vss", "--config", str(config), "--out", str(run), "--workers", "1"])) == 0
     metrics_file = tmp_path / "m.json"
     assert run_vss_command(parse(["eval-vss", "--checkpoint", str(run), "--json", str(metrics_file)])) == 0
     metrics = json.loads(metrics_file.read_text())

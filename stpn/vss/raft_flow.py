@@ -38,7 +38,7 @@ def pad_to_multiple(images: Tensor, multiple: int = 8) -> tuple[Tensor, tuple[in
 
 def to_raft_input(frame: np.ndarray) -> Tensor:
     """RGB uint8 ``(H, W, 3)`` → float ``(1, 3, H, W)`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(frame, np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
 
 
 def build_raft(variant: str, weights: Union[str, Path]) -> torch.nn.Module:
