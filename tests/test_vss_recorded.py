@@ -166,3 +166,41 @@ def test_unlabelled_rows_train_on_the_pseudo_labels(monkeypatch):
         kept = model(clips, ignored, torch.tensor([True, True]))
     assert torch.allclose(as_labelled["seg"], as_pseudo["seg"]) and torch.allclose(as_labelled["seg"], mixed["seg"])
     assert kept["seg"] == 0  # labelled rows keep their (here all ignored) labels
+
+
+def test_two_phase_training_resumes_exactly(tmp_path, monkeypatch):
+    """Interrupted after iteration 1 of the labelled phase, --resume ends with the weights of an
+    uninterrupted run (phase 2 resumes the first phase's checkpoint at the switch)."""
+    import stpn.vss.train as train_module
+    from stpn.engine import TrainConfig
+    from stpn.vss.sources import RecordedVideos
+
+    recorded = RecordedVideos("cityscapes", str(fake_cityscapes(tmp_path / "cs")), crop=24, unlabelled_from=0.5)
+    kwargs = dict(num_classes=19, temporal=True, num_key_frames=1, dim=16, heads=2)
+    config = TrainConfig(lr=1e-3, batch_size=2, max_iters=4, progress=False, checkpoint_each_epoch=False)
+
+    def trained(out, resume=None):
+        torch.manual_seed(0)
+        model = build_segmenter(**kwargs)
+        history = train_module.train_segmenter(model, kwargs, recorded.load(), config, out, recorded, resume=resume,
+                                               recorded=recorded)
+        return model, history
+
+    whole, history = trained(tmp_path / "whole")
+    assert (history.start_iteration, history.end_iteration) == (2, 4)  # the second phase ran from the switch
+    real_fit, calls = train_module.fit, []
+
+    def interrupted_fit(*args, **kw):
+        calls.append(kw.get("stop_after"))
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real_fit(*args, **{**kw, "stop_after": 1})
+
+    monkeypatch.setattr(train_module, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "split")
+    assert calls == [2, None]
+    monkeypatch.setattr(train_module, "fit", real_fit)
+    resumed, _ = trained(tmp_path / "split", resume="auto")
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
