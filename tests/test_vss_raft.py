@@ -48,3 +48,23 @@ def test_missing_or_wrong_weights_are_clear_errors(tmp_path, raft_weights):
         build_raft("raft_large", raft_weights)
     with pytest.raises(ValueError, match="raft_huge"):
         build_raft("raft_huge", raft_weights)
+
+
+def test_a_flow_function_replaces_the_benchmark_flow():
+    from stpn.vss.evaluate import evaluate_videos
+    from stpn.vss.model import build_segmenter
+    from stpn.vss.synthetic import segmentation_videos
+
+    videos = segmentation_videos(1, 3, 48, seed=0)
+    model = build_segmenter(num_classes=4, temporal=False)
+    pairs = []
+
+    def zero_flow(frame_t, frame_next):
+        pairs.append((frame_t.shape, frame_next.shape))
+        return torch.zeros(2, *frame_t.shape[:2])
+
+    exact = evaluate_videos(model, videos)
+    other = evaluate_videos(model, videos, flow=zero_flow)
+    assert pairs == [((48, 48, 3), (48, 48, 3))] * 2
+    assert 0 <= other["tc"] <= 1 and np.isnan(other["tc_visible"]) and not np.isnan(exact["tc_visible"])
+    assert other["miou"] == exact["miou"]
