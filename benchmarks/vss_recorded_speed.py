@@ -65,7 +65,8 @@ def main() -> None:
     first, second = (np.asarray(Image.open(sequences[0].frames[k]).resize(size)) for k in (0, 1))
     start = time.perf_counter()
     flow = flow_fn(first, second)
-    print(f"raft_small, 12 iterations, {size[0]}x{size[1]}: {time.perf_counter() - start:.2f} s, flow {tuple(flow.shape)}")
+    seconds = time.perf_counter() - start
+    print(f"raft_small, 12 iterations, {size[0]}x{size[1]}: {seconds:.2f} s, flow {tuple(flow.shape)}")
 
 
 if __name__ == "__main__":

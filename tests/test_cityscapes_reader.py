@@ -48,5 +48,6 @@ def test_label_of_the_wrong_size_is_named(tmp_path):
     root = fake_cityscapes(tmp_path)
     label = root / "gtFine/train/bochum/bochum_000003_000294_gtFine_labelIds.png"
     write_png(label, np.zeros((16, 64), np.uint8))
-    with pytest.raises(DatasetFormatError, match="bochum_000003_000294_gtFine_labelIds.png: size: label image is 64x16"):
+    with pytest.raises(DatasetFormatError,
+                       match="bochum_000003_000294_gtFine_labelIds.png: size: label image is 64x16"):
         read_cityscapes(root)

@@ -84,7 +84,8 @@ def eval_data_with_overrides(data, args: argparse.Namespace):
 
     if isinstance(data, SyntheticVideos):
         if args.root or args.split:
-            raise ValueError("--root and --split apply to Cityscapes / CamVid runs; this run evaluates on the benchmark")
+            raise ValueError("--root and --split apply to Cityscapes / CamVid runs; this run evaluates on the "
+                             "benchmark")
         changes = {"num_videos": args.videos, "seed": args.seed}
     else:
         if args.seed is not None:
@@ -184,11 +185,13 @@ def add_vss_commands(commands) -> None:
     train.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
     train.add_argument("--workers", type=int, default=0,
                        help="data-loading processes (Cityscapes: ~1.2 s per 8-frame sample on one core, docs/vss.md)")
-    ev = commands.add_parser("eval-vss", help="mIoU, temporal consistency and frames/s (benchmark, Cityscapes or CamVid)")
+    ev = commands.add_parser("eval-vss",
+                             help="mIoU, temporal consistency and frames/s (benchmark, Cityscapes or CamVid)")
     ev.add_argument("--checkpoint", required=True, help="train-vss run directory or weight file")
     ev.add_argument("--videos", type=int, default=None,
                     help="number of evaluation videos (Cityscapes / CamVid: the first N sequences; default: the run's)")
-    ev.add_argument("--seed", type=int, default=None, help="benchmark seed of the evaluation videos (default: the run's)")
+    ev.add_argument("--seed", type=int, default=None,
+                    help="benchmark seed of the evaluation videos (default: the run's)")
     ev.add_argument("--root", default=None, help="Cityscapes / CamVid runs: dataset root (default: the run's)")
     ev.add_argument("--split", default=None, help="Cityscapes / CamVid runs: split (default: the run's, e.g. val)")
     ev.add_argument("--flow", choices=("exact", "raft", "none"), default=None,

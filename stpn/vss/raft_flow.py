@@ -6,9 +6,10 @@ Frames go in as RGB uint8, scaled to [-1, 1] and padded on the right and bottom 
 replication) to a multiple of 8; of the flows RAFT returns (one per refinement iteration) the
 last is the final one, cropped back to the frame. RAFT's correlation pyramid needs inputs of at
 least 128 px a side: smaller frames (the benchmark's 64 px) are first upsampled (bilinear) by the
-smallest integer factor that reaches 128, and the flow is resized back and divided by it. Output ``(2, H, W)`` float32: ``(dx, dy)``
-from frame t to frame t + 1 in pixels, the convention of :mod:`stpn.vss.metrics`. TC measured
-with it is comparable only among models measured with the same flow (docs/design.md).
+smallest integer factor that reaches 128, and the flow is resized back and divided by it.
+Output ``(2, H, W)`` float32: ``(dx, dy)`` from frame t to frame t + 1 in pixels, the convention
+of :mod:`stpn.vss.metrics`. TC measured with it is comparable only among models measured with
+the same flow (docs/vss.md).
 """
 from __future__ import annotations
 
