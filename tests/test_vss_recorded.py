@@ -99,8 +99,10 @@ def test_train_and_eval_on_fake_cityscapes(tmp_path, capsys):
     metrics = json.loads(metrics_file.read_text())
     assert metrics["labelled_frames"] == 2 and metrics["frames"] == 2 * 3  # frames 17, 18, 19 of each snippet
     assert 0 <= metrics["miou"] <= 1 and metrics["tc"] is None  # no flow given: TC not measured
-    assert run_vss_command(parse(["eval-vss", "--checkpoint", str(run), "--flow", "raft"])) == 2
-    assert "--flow-weights" in capsys.readouterr().err
+    for flags, message in [(["--flow", "raft"], "--flow raft needs --flow-weights"),
+                           (["--flow", "exact"], "only for the benchmark"), (["--seed", "1"], "--seed applies")]:
+        assert run_vss_command(parse(["eval-vss", "--checkpoint", str(run), *flags])) == 2
+        assert message in capsys.readouterr().err
     from torchvision.models.optical_flow import raft_small
 
     weights = tmp_path / "raft_small.pth"
