@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from tqdm import tqdm
 
-from stpn.data.formats.ytvis import _track_entry, _tracks
+from stpn.data.formats.ytvis import track_annotations, video_entry
 from stpn.data.formats.ytvis_results import ytvis_result
 from stpn.data.types import VideoDataset
 from stpn.detection.run import video_tensors
@@ -34,10 +34,8 @@ def ytvis_ground_truth(dataset: VideoDataset, video_ids: Optional[Sequence[int]]
     ids = _video_ids(dataset, video_ids)
     videos, annotations = [], []
     for video, video_id in zip(dataset.videos, ids):
-        videos.append({"id": video_id, "width": int(video.width), "height": int(video.height),
-                       "length": len(video), "file_names": [f"{video.name}/{t:05d}.jpg" for t in range(len(video))]})
-        for track in _tracks(video):
-            annotations.append(_track_entry(video, track, len(annotations) + 1, video_id))
+        videos.append(video_entry(video, video_id))
+        annotations += track_annotations(video, video_id, len(annotations) + 1)
     return {"categories": [{"id": i + 1, "name": n} for i, n in enumerate(dataset.categories)],
             "videos": videos, "annotations": annotations}
 
