@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.tracking.train_cli import add_train_track_command
     from stpn.tracking.cli import add_tracking_commands
     from stpn.vss.cli import add_vss_commands
+    from stpn.vis.segment_cli import add_vis_eval_commands
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_commands(commands)
     add_droptrack_commands(commands)
     add_vss_commands(commands)
+    add_vis_eval_commands(commands)
     return parser
 
 
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.vss.cli import run_vss_command
 
         return run_vss_command(args)
+    if args.command in ("eval-vis", "segment"):
+        from stpn.vis.segment_cli import run_vis_eval_command
+
+        return run_vis_eval_command(args)
     if args.command in ("train-droptrack", "eval-droptrack"):
         from stpn.droptrack.cli import run_droptrack_command
 
