@@ -87,8 +87,8 @@ class Mask2FormerHead(nn.Module):
         self.transformer_module = Mask2FormerTransformerModule(in_features=config.feature_size, config=config)
         self.class_predictor = nn.Linear(config.hidden_dim, config.num_labels + 1)
         initialiser = Mask2FormerPreTrainedModel(config)
-        for module in self.modules():
-            initialiser._init_weights(module)
+        for module in reversed(list(self.modules())):  # children first, so a parent's own rule wins,
+            initialiser._init_weights(module)  # as transformers' post_init does
 
     def forward(self, features: Sequence[Tensor]) -> dict[str, list[Tensor]]:
         """``{"class_logits": [...], "mask_logits": [...], "query_embeddings": [...]}``, one
