@@ -156,3 +156,23 @@ def test_a_run_directory_without_weights_or_record_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"vis\.json not found.*train-vis run directory"):
         load_vis_run(tmp_path / "empty")
+
+
+def test_the_tiny_configs_differ_only_in_the_predictor():
+    stpn, baseline = (read_vis_config(ROOT / "configs" / name) for name in
+                      ("vis_synthetic_tiny.yaml", "vis_synthetic_tiny_baseline.yaml"))
+    assert stpn.model.predictor == "relation" and baseline.model.predictor is None
+    assert stpn.data == baseline.data and stpn.train == baseline.train
+    assert stpn.data.root is None and stpn.model.head_kwargs["decoder_layers"] == 2
+
+
+def test_training_under_bf16_autocast_stays_finite(tmp_path):
+    torch.manual_seed(0)
+    dataset = _dataset()
+    model = tiny_model("relation", classes=list(dataset.categories))
+    config = TrainConfig(lr=1e-3, max_iters=2, batch_size=2, progress=False, amp="bf16", clip_grad_norm=0.01)
+    data = VisDataConfig(num_videos=2, num_frames=6, train_sizes=(64,), max_size=64, max_offset=2)
+    history = train_segmenter(model, SegmenterConfig(predictor="relation", swin_kwargs=SWIN, head_kwargs=HEAD),
+                              dataset, data, config, tmp_path)
+    assert len(history.losses) == 2 and all(torch.isfinite(torch.tensor(history.losses)))
+    assert all(r["grad_norm"] > 0 for r in history.train)
