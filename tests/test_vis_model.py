@@ -97,7 +97,7 @@ def test_loss_terms_are_finite_with_an_empty_frame_and_reach_every_part():
     images, support = torch.randn(2, 3, 64, 64), torch.randn(2, 2, 3, 64, 64)
     losses = model(images, support, _targets(64, 64))
     assert sorted(losses) == ["loss_ce", "loss_dice", "loss_mask"]
-    assert all(math.isfinite(float(v)) and float(v) > 0 for v in losses.values())
+    assert all(math.isfinite(float(v.detach())) and float(v.detach()) > 0 for v in losses.values())
     sum(losses.values()).backward()
     for name in ("extractor.backbone.patch_embed.proj.weight", "extractor.predictor.reduce.weight",
                  "output_norms.0.weight", "head.pixel_decoder.input_projections.0.0.weight",
