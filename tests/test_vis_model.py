@@ -124,3 +124,15 @@ def test_every_decoder_stage_is_supervised():
 def test_mean_mask_count_without_a_process_group():
     assert float(mean_mask_count(7, torch.device("cpu"))) == 7.0
     assert float(mean_mask_count(0, torch.device("cpu"))) == 1.0  # clamped: an empty batch divides by 1
+
+
+@pytest.mark.parametrize("predictor", [None, "relation"])
+def test_every_trainable_parameter_gets_a_gradient(predictor):
+    """What plain DDP needs; timm's final norm (support pass only, no gradient) is frozen."""
+    torch.manual_seed(0)
+    model = tiny_model(predictor).train()
+    support = torch.randn(2, 2, 3, 64, 64) if predictor else None
+    sum(model(torch.randn(2, 3, 64, 64), support, _targets(64, 64, (2, 1))).values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    assert not model.backbone.norm.weight.requires_grad

@@ -27,7 +27,9 @@ Training: ``model(images (B, 3, H, W), support (B, K, 3, H, W) or None, targets)
 
 Parameter names: the Swin is ``extractor.backbone.*`` in both variants (so the recipe's
 ``lr_multipliers: {backbone: 0.1}`` reaches it), the DVP predictor ``extractor.predictor.*``,
-the stage norms ``output_norms.*``, the head ``head.*``.
+the stage norms ``output_norms.*``, the head ``head.*``. timm's final ``norm`` of the Swin feeds
+only STPN's support embeddings, which get no gradient by default: it is frozen then (and always
+in the baseline, which never uses it), so DDP runs without ``find_unused_parameters``.
 """
 from __future__ import annotations
 
@@ -65,6 +67,9 @@ class VideoInstanceSegmenter(nn.Module):
         if len(channels) != 4:
             raise ValueError(f"the backbone must give 4 maps (strides 4-32), it gives {len(channels)}")
         self.output_norms = nn.ModuleList(nn.LayerNorm(c) for c in channels)
+        stpn = extractor if isinstance(extractor, STPN) else None
+        if stpn is None or not stpn.support_grad:  # timm's final norm only serves the no-grad support pass:
+            extractor.backbone.norm.requires_grad_(False)  # frozen, so plain DDP finds no unused parameter
         self.head = head
         self.criterion = SetCriterion(head.config)
 
