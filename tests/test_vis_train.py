@@ -4,6 +4,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -176,3 +177,17 @@ def test_training_under_bf16_autocast_stays_finite(tmp_path):
                               dataset, data, config, tmp_path)
     assert len(history.losses) == 2 and all(torch.isfinite(torch.tensor(history.losses)))
     assert all(r["grad_norm"] > 0 for r in history.train)
+
+
+def test_training_frames_come_from_a_youtube_vis_folder(tmp_path):
+    from stpn.data.formats import write_dataset
+
+    dataset = _dataset()
+    write_dataset(dataset.videos, dataset.categories, tmp_path / "ytvis", "ytvis", "train")
+    data = VisDataConfig(root=str(tmp_path / "ytvis"), format="ytvis", train_sizes=(64,), max_size=64)
+    read = data.load()
+    assert read.categories == dataset.categories and len(read.videos) == 2
+    samples = segmentation_samples(read, True, data.train_sizes, data.max_size, max_offset=2, flip=False)
+    _, _, targets = collate_segmentation([samples[0]])
+    expected = [i.mask for i in dataset.videos[0].annotations[samples.items[0][1]].instances]
+    assert torch.equal(targets[0]["masks"], torch.from_numpy(np.stack(expected)))
