@@ -15,7 +15,7 @@ reduces that count only through ``accelerate``, so :func:`mean_mask_count` does 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -38,9 +38,14 @@ def mean_mask_count(local_count: float, device: torch.device) -> Tensor:
 
 
 class _DistributedMask2FormerLoss(Mask2FormerLoss):
-    """``Mask2FormerLoss`` whose mask count is averaged over the torch.distributed group."""
+    """``Mask2FormerLoss`` whose mask count is averaged over the torch.distributed group;
+    ``count``, when set, is used instead (one all-reduce per batch, not one per decoder stage)."""
+
+    count: Optional[Tensor] = None
 
     def get_num_masks(self, class_labels: Sequence[Tensor], device: torch.device) -> Tensor:
+        if self.count is not None:
+            return self.count
         return mean_mask_count(sum(len(c) for c in class_labels), device)
 
 
@@ -64,7 +69,11 @@ class SetCriterion(nn.Module):
         mask_logits = [m.float() for m in outputs["mask_logits"]]
         aux = [{"class_queries_logits": c, "masks_queries_logits": m}
                for c, m in zip(class_logits[:-1], mask_logits[:-1])]
-        raw = self.loss(mask_logits[-1], class_logits[-1], masks, labels, auxiliary_predictions=aux)
+        self.loss.count = mean_mask_count(sum(len(c) for c in labels), class_logits[-1].device)
+        try:
+            raw = self.loss(mask_logits[-1], class_logits[-1], masks, labels, auxiliary_predictions=aux)
+        finally:
+            self.loss.count = None
         totals = {name: class_logits[-1].new_zeros(()) for name in TERMS.values()}
         for key, value in raw.items():
             base = next(term for term in TERMS if key == term or key.startswith(term + "_"))
