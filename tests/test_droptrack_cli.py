@@ -59,8 +59,8 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
 def test_shipped_configs_read():
     from pathlib import Path
 
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("droptrack_*.yaml"))
-    assert len(configs) == 3
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("droptrack*.yaml"))
+    assert len(configs) == 4
     for path in configs:
         cfg = load_droptrack_config(path)
         assert cfg["model"]["template_size"] * 2 == cfg["model"]["search_size"]

@@ -117,3 +117,74 @@ def test_eval_track_prints_the_table_and_writes_toolkit_results(run_dir, tmp_pat
     assert (results / "tiny/a/a_001.txt").is_file() and (results / "tiny/b/b_time.txt").is_file()
     assert main(["eval-track", "--data", str(root), "--checkpoint", str(run_dir), "--split", "test"]) == 2
     assert "stpn eval-track: error:" in capsys.readouterr().err
+
+
+# --- DropTrack through the same commands (model.tracker: droptrack, droptrack.json) -------------
+
+
+@pytest.fixture(scope="module")
+def droptrack_run(tmp_path_factory):
+    """configs/droptrack_tiny.yaml trained for 2 iterations by `stpn train-track`."""
+    base = tmp_path_factory.mktemp("droptrack")
+    root, out = base / "got10k", base / "run"
+    write_got10k([square_video("a", 6, seed=1), square_video("b", 6, seed=2)], ["square"], root, "train")
+    write_got10k([square_video("c", 5, seed=3)], ["square"], root, "val")
+    code = main(["train-track", "--config", "configs/droptrack_tiny.yaml", "--data", str(root), "--out", str(out),
+                 "--max-iters", "2", "--device", "cpu"])
+    assert code == 0
+    return root, out
+
+
+def test_train_track_trains_droptrack_when_the_config_says_so(droptrack_run, capsys):
+    from stpn.droptrack.model import DropTrack
+    from stpn.tracking.kinds import load_any_tracker, run_tracker
+
+    _, out = droptrack_run
+    record = json.loads((out / "droptrack.json").read_text())
+    assert "tracker" not in record["model"] and record["model"]["variant"] == "tiny"
+    assert not (out / "tracker.json").exists() and (out / "model.safetensors").is_file()
+    assert run_tracker(out) == run_tracker(out / "model.safetensors") == "droptrack"
+    model, online = load_any_tracker(out / "checkpoint.pt")
+    assert isinstance(model, DropTrack) and not model.training and online["search_factor"] == 4.0
+
+
+def test_track_follows_a_clip_with_a_droptrack_run(droptrack_run, tmp_path, capsys):
+    _, out = droptrack_run
+    txt = tmp_path / "boxes.txt"
+    code = main(["track", str(shipped_clip_path("carphone_pristine.mp4")), "--box", "60,30,60,70",
+                 "--checkpoint", str(out), "--txt", str(txt), "--device", "cpu"])
+    assert code == 0 and capsys.readouterr().out.strip().splitlines()[-1].startswith("120 frames in ")
+    boxes = np.loadtxt(txt, delimiter=",")
+    assert boxes.shape == (120, 4) and boxes[0].tolist() == [60, 30, 60, 70] and np.isfinite(boxes).all()
+
+
+def test_eval_track_and_eval_droptrack_agree_on_a_droptrack_run(droptrack_run, capsys):
+    root, out = droptrack_run
+    assert main(["eval-track", "--data", str(root), "--checkpoint", str(out), "--device", "cpu"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[1].split()[0] == "run" and "1 sequences, 4 frames scored" in first[2]
+    assert main(["eval-droptrack", "--data", str(root), "--checkpoint", str(out), "--device", "cpu"]) == 0
+    second = capsys.readouterr().out.splitlines()
+    assert first[1].split()[1:4] == second[1].split()[1:4]  # same AO / SR0.5 / SR0.75
+
+
+def test_tracker_key_errors(tmp_path, capsys):
+    from stpn.droptrack.config import load_droptrack_config
+    from stpn.tracking.kinds import config_tracker
+    from stpn.tracking.train_cli import load_track_config
+
+    assert config_tracker("configs/got10k_mixformer_cvt21_stpn.yaml") == "mixformer"
+    assert config_tracker("configs/droptrack_vitb_got10k.yaml") == "droptrack"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {tracker: ostrack}\ndata: {root: x}\nstage1: {lr: 1.0, epochs: 1}\n")
+    assert main(["train-track", "--config", str(bad), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: model.tracker must be one of mixformer, droptrack, got 'ostrack'" in err
+    bad.write_text("model: {tracker: mixformer, variant: tiny}\ntrain: {lr: 1.0, epochs: 1}\n")
+    with pytest.raises(ValueError, match="model.tracker is 'mixformer' but this reader is for 'droptrack'"):
+        load_droptrack_config(bad)
+    good = tmp_path / "mixformer.yaml"
+    good.write_text("model: {tracker: mixformer, variant: tiny}\ndata: {root: x}\nstage1: {lr: 1.0, epochs: 1}\n")
+    assert load_track_config(good)["model"] == {"variant": "tiny"}
+    assert main(["train-track", "--config", str(good), "--pretrained", "x", "--out", str(tmp_path / "r")]) == 2
+    assert "--pretrained is for DropTrack configs" in capsys.readouterr().err

@@ -60,3 +60,5 @@ def test_overlay_leaves_background_alone():
     labels = np.array([[0, 1], [2, 0]])
     out = overlay(frame, labels)
     assert (out[0, 0] == 100).all() and (out[1, 1] == 100).all() and not (out[0, 1] == 100).all()
+    every = overlay(frame, labels, background=None)  # Cityscapes / CamVid: class 0 is a class
+    assert not (every == 100).all(-1).any() and not (every[0, 0] == every[0, 1]).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -27,6 +27,9 @@ def build_droptrack(
     num_prompts: int = 9,
     support_grad: bool = False,
     pretrained: Optional[Union[str, Path]] = None,
+    ce_layers: Sequence[int] = (),
+    ce_keep_ratio: float = 0.7,
+    ce_template: str = "centre",
     **vit_kwargs: Any,
 ) -> DropTrack:
     """A DropTrack network.
@@ -38,10 +41,14 @@ def build_droptrack(
         template_size, search_size: 128 / 256 (OSTrack-256; DropTrack-384 uses 384).
         head_channels: centre-head width (OSTrack: 256).
         pretrained: an exported pre-training run (``encoder.json``, ``encoder.safetensors``,
-            ``temporal_embed.safetensors``): the ViT is built as there (``variant`` and
-            ``vit_kwargs`` must then be left at their defaults) and loaded, the position
+            ``temporal_embed.safetensors``): the ViT is built as there (``variant`` is then
+            ignored; ``vit_kwargs`` may add options without weights, e.g. OSTrack's
+            ``drop_path_rate`` 0.1) and loaded, the position
             embeddings resampled from its ``pos_embed``, the template / search temporal
             embeddings set to the later / earlier frame's.
+        ce_layers / ce_keep_ratio / ce_template: OSTrack's candidate elimination
+            (:class:`~stpn.droptrack.model.DropTrack`; OSTrack: ``[3, 6, 9]``, 0.7, ``"centre"``;
+            ``[]`` = off, the default).
         **vit_kwargs: ``build_vit`` overrides (``embed_dim``, ``depth``, ``patch_size``…).
     """
     if pretrained is not None:
@@ -60,7 +67,7 @@ def build_droptrack(
         grid, options = support_tokens(predictor, default_grid=native)
         dvp = build_predictor(predictor, vit.embed_dim, vit.embed_dim, num_prompts, **options)
     model = DropTrack(vit, CenterHead(vit.embed_dim, head_channels), template_size, search_size, dvp,
-                      support_grad, grid)
+                      support_grad, grid, ce_layers=ce_layers, ce_keep_ratio=ce_keep_ratio, ce_template=ce_template)
     if pretrained is not None:
         with torch.no_grad():
             model.template_embed.copy_(init["template_embed"])

@@ -1,5 +1,9 @@
 """``stpn train-droptrack`` and ``stpn eval-droptrack``: DropTrack from the command line.
 
+``stpn train-track`` runs :func:`run_train_droptrack` for a config with ``model.tracker:
+droptrack``, and ``stpn track`` / ``stpn eval-track`` load a run holding ``droptrack.json``
+(:mod:`stpn.tracking.kinds`), so these two commands are DropTrack's names for the same work.
+
 ``add_droptrack_commands(commands)`` adds both to an argparse subparsers object;
 ``run_droptrack_command(args)`` runs the chosen one (expected errors → one line, exit 2).
 """
@@ -31,7 +35,7 @@ def run_train_droptrack(args: argparse.Namespace) -> int:
     out = check_run_directory(args.out or Path("runs") / Path(args.config).stem, args.resume, args.overwrite)
     sequences = read_sequences(root, data.get("split", "train"))
     model_kwargs = dict(cfg["model"])
-    if args.pretrained:
+    if getattr(args, "pretrained", None):
         model_kwargs["pretrained"] = args.pretrained
     seed_everything(train.seed)
     try:
@@ -41,8 +45,9 @@ def run_train_droptrack(args: argparse.Namespace) -> int:
     print(f"{len(sequences)} training sequences; run directory {out}", flush=True)
     history = train_droptrack(tracker, model_kwargs, sequences, settings, train, out,
                               samples_per_epoch=data.get("samples_per_epoch"), num_workers=data.get("num_workers", 0),
-                              resume="auto" if args.resume else None, online=cfg.get("online"), loss=cfg.get("loss"))
-    print(f"{history.end_iteration} iterations; tracker ready: stpn eval-droptrack --checkpoint {out} --data DIR")
+                              resume="auto" if args.resume else None, online=cfg.get("online"), loss=cfg.get("loss"),
+                              keep_ramp=cfg.get("elimination"))
+    print(f"{history.end_iteration} iterations; tracker ready: stpn eval-track --checkpoint {out} --data DIR")
     return 0
 
 

@@ -17,7 +17,11 @@ Choices where the papers are vague or this library differs:
 * no score head: :meth:`DropTrack.track` returns ``score_logits=None``, so
   :class:`~stpn.tracking.online.OnlineTracker` never swaps templates; the peak of the centre
   score map is in ``TrackerOutput.peak_scores``;
-* candidate elimination (optional in the issue) is not implemented;
+* candidate elimination (OSTrack's, optional, off by default: ``ce_layers=()``): in the blocks
+  ``ce_layers`` only the ``ceil(ce_keep_ratio · n)`` search tokens the template attends to most
+  go on; the dropped ones are zeros in the map the head sees
+  (:mod:`stpn.droptrack.candidate_elimination` says which attention ranks them); ``forward``
+  takes a ``ce_keep_ratio`` for training's ramp (:class:`~stpn.droptrack.objective.DropTrackObjective`);
 * STPN: the support frames are past search crops embedded alone by the plain ViT
   (``PromptViT.embed``, its own ``pos_embed``, no template, no prompts, under ``no_grad`` unless
   ``support_grad``), as the MixFormer tracker does; the predictor's prompts (width ``C``, no
@@ -26,7 +30,7 @@ Choices where the papers are vague or this library differs:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from timm.layers import resample_abs_pos_embed
@@ -34,6 +38,13 @@ from torch import Tensor, nn
 
 from stpn.backbones.base import check_crops, tokens_to_map
 from stpn.backbones.vit import PromptViT
+from stpn.droptrack.candidate_elimination import (
+    TEMPLATE_RANGES,
+    centre_index,
+    eliminate,
+    restore_search,
+    template_attention,
+)
 from stpn.droptrack.center_head import CenterHead, CenterMaps, decode_boxes, hann_window
 from stpn.prompts.stpn import STPN
 
@@ -47,6 +58,16 @@ class TrackerOutput:
     score_logits: Optional[Tensor]
     maps: CenterMaps
     peak_scores: Tensor
+
+
+@dataclass
+class JointTokens:
+    """What the blocks leave of the search: ``tokens (B, F², C)`` after the final norm, in grid
+    order, zeros where candidate elimination dropped a token; ``kept``: per elimination block,
+    the ``(B, k)`` grid positions of the search tokens it kept (empty without elimination)."""
+
+    tokens: Tensor
+    kept: list[Tensor]
 
 
 @dataclass
@@ -81,12 +102,25 @@ class DropTrack(nn.Module):
         template_size, search_size: crop sides in pixels, multiples of the patch size.
         predictor: shallow DVP predictor ``(B, K, N, C), (B, K) → (B, N_P, C)`` or None.
         support_grad / support_grid: as :class:`~stpn.prompts.stpn.STPN`.
+        ce_layers: 0-based blocks doing candidate elimination (OSTrack: ``(3, 6, 9)``; ``()`` = off).
+        ce_keep_ratio: share of the remaining search tokens each of them keeps (OSTrack: 0.7).
+        ce_template: rank by the attention of the template's ``"centre"`` token (OSTrack's
+            ``CTR_POINT``) or of ``"all"`` template tokens.
     """
 
     def __init__(self, vit: PromptViT, head: CenterHead, template_size: int = 128, search_size: int = 256,
                  predictor: Optional[nn.Module] = None, support_grad: bool = False,
-                 support_grid: Optional[tuple[int, int]] = None) -> None:
+                 support_grid: Optional[tuple[int, int]] = None, ce_layers: Sequence[int] = (),
+                 ce_keep_ratio: float = 0.7, ce_template: str = "centre") -> None:
         super().__init__()
+        ce_layers = tuple(int(i) for i in ce_layers)
+        if list(ce_layers) != sorted(set(ce_layers)) or any(not 0 <= i < len(vit.blocks) for i in ce_layers):
+            raise ValueError(f"ce_layers must be increasing block indices in [0, {len(vit.blocks)}), got {ce_layers}")
+        if not 0 < ce_keep_ratio <= 1:
+            raise ValueError(f"ce_keep_ratio must be in (0, 1], got {ce_keep_ratio}")
+        if ce_template not in TEMPLATE_RANGES:
+            raise ValueError(f"ce_template must be one of {TEMPLATE_RANGES}, got {ce_template!r}")
+        self.ce_layers, self.ce_keep_ratio, self.ce_template = ce_layers, float(ce_keep_ratio), ce_template
         patch = vit.patch_embed.patch_size[0]
         for name, size in (("template_size", template_size), ("search_size", search_size)):
             if size < patch or size % patch:
@@ -113,12 +147,15 @@ class DropTrack(nn.Module):
 
     def forward(self, template: Tensor, online_template: Optional[Tensor], search: Tensor,
                 support: Optional[Tensor] = None, support_mask: Optional[Tensor] = None,
-                prompts: Optional[Tensor] = None, with_score: bool = False) -> TrackerOutput:
+                prompts: Optional[Tensor] = None, with_score: bool = False,
+                ce_keep_ratio: Optional[float] = None) -> TrackerOutput:
         """Training / one-shot pass: ``template (B, 3, T, T)``, ``search (B, 3, S, S)``,
         ``support (B, K, 3, S, S)`` past search crops (STPN) or ``prompts (B, N_P, C)``; no
-        Hann window. ``online_template`` and ``with_score`` are accepted and ignored."""
+        Hann window; ``ce_keep_ratio`` replaces the model's for this pass. ``online_template``
+        and ``with_score`` are accepted and ignored."""
         memory = self.encode_templates(template)
-        return self._run(search, memory, self._prompts(search.shape[0], support, support_mask, prompts), None)
+        prompts = self._prompts(search.shape[0], support, support_mask, prompts)
+        return self._run(search, memory, prompts, None, ce_keep_ratio)
 
     def encode_templates(self, template: Tensor, online_template: Optional[Tensor] = None) -> TemplateTokens:
         """``(B, 3, T, T)`` → :class:`TemplateTokens` (``online_template`` ignored)."""
@@ -142,8 +179,18 @@ class DropTrack(nn.Module):
         """``(B, K, N, C)`` (+ ``(B, K)`` mask) → prompts ``(B, N_P, C)``."""
         return self._stpn_or_raise().predict_prompts(support_embeddings, mask)
 
-    def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None) -> Tensor:
+    def search_map(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
+                   ce_keep_ratio: Optional[float] = None) -> Tensor:
         """Joint attention over ``[prompts, template, search]`` → search map ``(B, C, F, F)``."""
+        x = self.joint_tokens(search, memory, prompts, ce_keep_ratio).tokens
+        return tokens_to_map(x, self.feature_size, self.feature_size)
+
+    def joint_tokens(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor] = None,
+                     ce_keep_ratio: Optional[float] = None) -> JointTokens:
+        """The blocks over ``[prompts (B, N_P, C), template (B, N_z, C), search (B, 3, S, S)]``
+        with candidate elimination in ``ce_layers`` (keeping ``ce_keep_ratio``, default the
+        model's) → :class:`JointTokens`."""
+        keep_ratio = self.ce_keep_ratio if ce_keep_ratio is None else float(ce_keep_ratio)
         check_crops("search", search, self.search_size)
         if search.shape[0] != memory.batch_size:
             raise ValueError(f"search batch size {search.shape[0]} != template batch size {memory.batch_size}")
@@ -151,14 +198,32 @@ class DropTrack(nn.Module):
         x = self.vit.norm_pre(torch.cat([memory.tokens, x], 1))
         if prompts is not None:
             x = torch.cat([prompts.to(x.dtype), x], 1)
-        for block in self.vit.blocks:
-            x = block(x)
-        x = self.vit.norm(x)[:, -self.feature_size**2:]
-        return tokens_to_map(x, self.feature_size, self.feature_size)
+        num_search = self.feature_size**2
+        start = x.shape[1] - num_search  # prompts + template tokens, never dropped
+        index, kept = None, []
+        for i, block in enumerate(self.vit.blocks):
+            if i not in self.ce_layers:
+                x = block(x)
+                continue
+            if index is None:
+                index = torch.arange(num_search, device=x.device).expand(x.shape[0], -1)
+            scores = template_attention(block, x, self._template_rows(start, memory.tokens.shape[1]))
+            x, index = eliminate(block(x), start, scores[:, start:], keep_ratio, index)
+            kept.append(index)
+        x = self.vit.norm(x)[:, start:]
+        return JointTokens(restore_search(x, index, num_search), kept)
+
+    def _template_rows(self, start: int, num_template: int) -> Tensor:
+        """Sequence positions of the template queries that rank the search tokens."""
+        first = start - num_template
+        if self.ce_template == "all":
+            return torch.arange(first, start, device=self.template_pos.device)
+        side = self.template_size // self.stride
+        return torch.tensor([first + centre_index(side)], device=self.template_pos.device)
 
     def _run(self, search: Tensor, memory: TemplateTokens, prompts: Optional[Tensor],
-             window: Optional[Tensor]) -> TrackerOutput:
-        maps = self.head(self.search_map(search, memory, prompts))
+             window: Optional[Tensor], ce_keep_ratio: Optional[float] = None) -> TrackerOutput:
+        maps = self.head(self.search_map(search, memory, prompts, ce_keep_ratio))
         boxes, peaks = decode_boxes(maps, window)
         return TrackerOutput(boxes, None, maps, peaks)
 

@@ -1,4 +1,4 @@
-"""Task-agnostic training engine: AdamW groups, warm-up + step LR, bf16 autocast, gradient
+"""Task-agnostic training engine: AdamW / SGD groups, warm-up + step / cosine / poly LR, bf16 autocast, gradient
 clipping, DDP under torchrun, exactly resumable checkpoints, safetensors export, scalar logs."""
 from stpn.engine.checkpoint import export_safetensors, load_checkpoint, load_safetensors, save_checkpoint
 from stpn.engine.config import TrainConfig

@@ -12,6 +12,8 @@ from typing import Any, Mapping, Optional
 
 MILESTONE_UNITS = ("epoch", "iter")
 AMP_MODES = (None, "bf16")
+SCHEDULES = ("step", "cosine", "poly")
+OPTIMIZERS = ("adamw", "sgd")
 
 # Parameter-name keywords that never get weight decay (substring match on the full dotted name).
 DEFAULT_NO_DECAY_KEYWORDS = (
@@ -31,7 +33,14 @@ class TrainConfig:
     ("epoch" or "iter"); epochs are converted to iterations with the loader's length, so
     "×0.1 at epoch 6" means from iteration ``6 * len(loader)`` on. ``warmup_iters`` is always in
     iterations: the LR factor rises linearly from ``warmup_factor`` to 1 over that many
-    iterations (and multiplies the step decay). ``batch_size`` is the *global* batch (summed over
+    iterations (and multiplies the step decay).
+
+    ``schedule`` shapes the LR after the warm-up (:mod:`stpn.engine.schedule`): ``"step"``
+    (``gamma`` at each milestone), ``"cosine"`` (half-cosine from 1 down to ``min_lr_factor`` over
+    the iterations after the warm-up; milestones ignored) or ``"poly"`` (``(1 - i / total) **
+    poly_power``; milestones ignored). ``optimizer``: ``"adamw"`` (``betas``, ``eps``) or
+    ``"sgd"`` (``momentum``, no Nesterov); both get the same parameter groups
+    (:mod:`stpn.engine.optim`). ``batch_size`` is the *global* batch (summed over
     processes), as in the papers' tables; :func:`stpn.engine.data.make_train_loader` splits it.
 
     ``lr_multipliers`` maps a dotted module path (matched as whole components anywhere in the
@@ -53,6 +62,11 @@ class TrainConfig:
     milestones: tuple[int, ...] = ()
     milestone_unit: str = "epoch"
     gamma: float = 0.1
+    schedule: str = "step"
+    min_lr_factor: float = 0.0
+    poly_power: float = 0.9
+    optimizer: str = "adamw"
+    momentum: float = 0.9
     epochs: Optional[int] = None
     max_iters: Optional[int] = None
     batch_size: Optional[int] = None
@@ -97,6 +111,16 @@ class TrainConfig:
             raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}")
         if not 0 < self.warmup_factor <= 1:
             raise ValueError(f"warmup_factor must be in (0, 1], got {self.warmup_factor}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not 0 <= self.min_lr_factor <= 1:
+            raise ValueError(f"min_lr_factor must be in [0, 1], got {self.min_lr_factor}")
+        if not self.poly_power > 0:
+            raise ValueError(f"poly_power must be > 0, got {self.poly_power}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ValueError(f"clip_grad_norm must be > 0 or None, got {self.clip_grad_norm}")
         if self.amp not in AMP_MODES:

@@ -1,4 +1,4 @@
-"""AdamW with the usual transformer parameter groups.
+"""AdamW or SGD (``config.optimizer``) with the usual transformer parameter groups.
 
 No weight decay on: parameters of normalisation layers (any module subclassing torch's norm
 classes: LayerNorm, GroupNorm, RMSNorm, LocalResponseNorm, BatchNorm*/InstanceNorm*/SyncBatchNorm),
@@ -16,7 +16,7 @@ from typing import Optional
 
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
-from torch.optim import AdamW
+from torch.optim import SGD, AdamW, Optimizer
 
 from stpn.engine.config import DEFAULT_NO_DECAY_KEYWORDS, TrainConfig
 
@@ -68,7 +68,7 @@ def lr_multiplier(name: str, multipliers: dict[str, float]) -> float:
 
 
 def build_param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
-    """AdamW groups, one per (decay?, LR multiplier); each group carries ``name`` (e.g.
+    """Optimiser groups, one per (decay?, LR multiplier); each group carries ``name`` (e.g.
     ``"decay"``, ``"no_decay"``, ``"no_decay_x0.1"``) and ``param_names`` for inspection."""
     skip = no_weight_decay_names(model, config.no_decay_keywords, config.no_decay_prompt_queries)
     groups: dict[tuple[bool, float], dict] = {}
@@ -94,7 +94,12 @@ def build_param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     return list(groups.values())
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig, groups: Optional[list[dict]] = None) -> AdamW:
-    """AdamW over :func:`build_param_groups` (or the given ``groups``)."""
+def build_optimizer(model: nn.Module, config: TrainConfig, groups: Optional[list[dict]] = None) -> Optimizer:
+    """``config.optimizer`` over :func:`build_param_groups` (or the given ``groups``): AdamW
+    (``betas``, ``eps``) or SGD (``momentum``, no Nesterov; the decay is torch's L2 term)."""
     groups = build_param_groups(model, config) if groups is None else groups
-    return AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=False)
+    raise ValueError(f"optimizer must be one of adamw / sgd, got {config.optimizer!r}")

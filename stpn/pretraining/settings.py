@@ -42,6 +42,7 @@ class Recipe:
 
 
 DEFAULT_TRAIN = {"batch_size": 64, "epochs": 400, "weight_decay": 0.05, "betas": [0.9, 0.95],
+                 "schedule": "cosine",  # DropMAE: linear warm-up, then a half-cosine to 0
                  "no_decay_keywords": list(NO_DECAY_KEYWORDS), "eval_every_epochs": 0}
 
 

@@ -2,10 +2,8 @@
 
 Optimiser (the engine's AdamW groups): betas (0.9, 0.95), weight decay 0.05, none on norms,
 biases, position / temporal embeddings, the class and the mask token; ``lr = base_lr * batch /
-256``; linear warm-up over ``warmup_epochs``. **The engine's schedule is warm-up + step decay
-only** (:mod:`stpn.engine.schedule`), so after the warm-up the LR stays constant here instead of
-DropMAE's half-cosine; adding a cosine would need an engine change, which this package does not
-make.
+256``; linear warm-up over ``warmup_epochs``, then DropMAE's half-cosine to 0 (the engine's
+``schedule: cosine``, :mod:`stpn.engine.schedule`).
 
 The run directory holds the engine's ``checkpoint.pt`` / ``model.safetensors`` (the whole pair
 MAE), the exported ``encoder.safetensors`` / ``temporal_embed.safetensors`` / ``encoder.json``

@@ -1,8 +1,9 @@
 """``stpn track`` / ``stpn eval-track``: a trained tracker from the command line.
 
-``--checkpoint`` is a tracker run directory or one of its weight files
-(:mod:`stpn.tracking.checkpoint`); its ``tracker.json`` may carry ``online`` settings, which
-the flags here override.
+``--checkpoint`` is a tracker run directory or one of its weight files: a MixFormer run
+(``tracker.json``, :mod:`stpn.tracking.checkpoint`) or a DropTrack run (``droptrack.json``,
+:mod:`stpn.droptrack.checkpoint`), told apart by :func:`stpn.tracking.kinds.run_tracker`. The
+record's ``online`` settings apply, the flags here override them.
 """
 from __future__ import annotations
 
@@ -40,10 +41,10 @@ def runtime_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def online_settings(config_online: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """``tracker.json``'s online section (checked) with the command-line overrides applied."""
+    """The run record's online section (checked) with the command-line overrides applied."""
     from stpn.tracking.sections import check_online
 
-    settings = check_online(config_online, "tracker.json `online`")
+    settings = check_online(config_online, "the run record's `online`")
     for key in ("search_factor", "update_interval", "num_support", "support_stride"):
         value = getattr(args, key, None)
         if value is not None:
@@ -103,7 +104,7 @@ def _follow_and_draw(tracker, frames, box, writer, total) -> tuple[list, float]:
 def run_track(args: argparse.Namespace) -> int:
     from stpn.data.video import VideoReader, VideoWriter
     from stpn.outputs import atomic_output, atomic_write
-    from stpn.tracking.checkpoint import load_tracker
+    from stpn.tracking.kinds import load_any_tracker
     from stpn.tracking.online import OnlineTracker
 
     box = parse_box(args.box)
@@ -111,8 +112,8 @@ def run_track(args: argparse.Namespace) -> int:
     reader = VideoReader(args.video)
     frames = _first_frames(iter(reader), args.video)
     check_initial_box(box, reader.height, reader.width)
-    model, config = load_tracker(args.checkpoint)
-    tracker = OnlineTracker(model, **online_settings(config.online, args), **runtime_settings(args))
+    model, online = load_any_tracker(args.checkpoint)
+    tracker = OnlineTracker(model, **online_settings(online, args), **runtime_settings(args))
     start = time.perf_counter()
     with contextlib.ExitStack() as outputs:  # the video is moved into place only once complete
         writer = None
@@ -154,8 +155,8 @@ def format_report(name: str, report: dict[str, Any]) -> str:
 
 
 def run_eval_track(args: argparse.Namespace) -> int:
-    from stpn.tracking.checkpoint import load_tracker
     from stpn.tracking.evaluate import evaluate_tracker
+    from stpn.tracking.kinds import load_any_tracker
 
     from stpn.outputs import check_writable_dir
 
@@ -163,12 +164,12 @@ def run_eval_track(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"dataset root not found: {args.data}")
     if args.results:
         check_writable_dir(args.results, "--results directory")
-    model, config = load_tracker(args.checkpoint)
+    model, online = load_any_tracker(args.checkpoint)
     run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
     # a training stage directory (run/stage2) is named after its run: run_stage2
     name = args.name or (f"{run_dir.parent.name}_{run_dir.name}" if run_dir.name.startswith("stage") else run_dir.name)
     report = evaluate_tracker(model, args.data, args.split, results_dir=args.results, tracker_name=name,
-                              **online_settings(config.online, args), **runtime_settings(args))
+                              **online_settings(online, args), **runtime_settings(args))
     print(format_report(name, report))
     if args.results:
         print(f"results written to {Path(args.results) / name} (got10k toolkit layout)")

@@ -1,9 +1,12 @@
-"""``stpn train-track``: train a MixFormer tracker (+ STPN) from a YAML config, both stages.
+"""``stpn train-track``: train a MixFormer tracker (+ STPN) from a YAML config, both stages, or
+a DropTrack when the config's ``model.tracker`` is ``droptrack`` (:mod:`stpn.tracking.kinds`;
+the config is then a ``configs/droptrack_*.yaml``, :mod:`stpn.droptrack.config`).
 
 A config (``configs/got10k_mixformer_*.yaml``) has these sections, each mapping one-to-one onto
 the code:
 
-* ``model``: :func:`stpn.tracking.build.build_mixformer` arguments (written to ``tracker.json``);
+* ``model``: :func:`stpn.tracking.build.build_mixformer` arguments (written to ``tracker.json``),
+  optionally ``tracker: mixformer``;
 * ``pretrained``: optional local CvT checkpoint for the backbone (``build_mixformer(weights=)``);
 * ``data``: ``root`` (a GOT-10k root; ``--data`` overrides), ``split`` (or a list of splits),
   ``samples_per_epoch``, ``num_workers``;
@@ -32,9 +35,11 @@ SECTIONS = ("model", "pretrained", "data", "pairs", "stage1", "stage2", "stage2_
 def load_track_config(path: str | Path) -> dict[str, Any]:
     """Read and check a tracker training config: unknown sections, unknown keys and values of
     the wrong type are errors (:mod:`stpn.tracking.sections`)."""
+    from stpn.tracking.kinds import pop_tracker
     from stpn.tracking.sections import check_track_config
 
     data = read_sections(path, SECTIONS, required=("model", "data", "stage1"))
+    data["model"] = pop_tracker(data["model"], str(path), "mixformer")
     check_track_config(path, data)
     return data
 
@@ -51,6 +56,19 @@ def read_sequences(root: str | Path, splits: Any):
 
 
 def run_train_track(args: argparse.Namespace) -> int:
+    from stpn.tracking.kinds import config_tracker
+
+    if config_tracker(args.config) == "droptrack":
+        from stpn.droptrack.cli import run_train_droptrack
+
+        return run_train_droptrack(args)
+    if getattr(args, "pretrained", None):
+        raise ValueError(f"--pretrained is for DropTrack configs; {args.config} is a MixFormer config "
+                         "(its backbone checkpoint goes in the `pretrained` section)")
+    return run_train_mixformer(args)
+
+
+def run_train_mixformer(args: argparse.Namespace) -> int:
     from stpn.engine import TrainConfig
     from stpn.engine.rng import seed_everything
     from stpn.outputs import check_run_directory
@@ -87,14 +105,15 @@ def run_train_track(args: argparse.Namespace) -> int:
 
 
 def add_train_track_command(sub) -> None:
-    cmd = sub.add_parser("train-track", help="train a MixFormer tracker (+ STPN), both stages, from a YAML config")
-    cmd.add_argument("--config", required=True, help="configs/got10k_mixformer_*.yaml")
+    cmd = sub.add_parser("train-track", help="train a MixFormer (both stages) or DropTrack tracker (+ STPN) from a YAML config")
+    cmd.add_argument("--config", required=True, help="configs/got10k_mixformer_*.yaml or configs/droptrack*.yaml")
     cmd.add_argument("--data", default=None, help="GOT-10k root (overrides data.root)")
     cmd.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     cmd.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     cmd.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     cmd.add_argument("--max-iters", type=int, default=None, help="override each stage's length (smoke tests)")
     cmd.add_argument("--device", default=None, help="override each stage's device (default: CUDA when available, else CPU)")
+    cmd.add_argument("--pretrained", default=None, help="DropTrack: exported pre-training run (stpn pretrain --out)")
 
 
 def run_train_track_command(args: argparse.Namespace) -> int:

@@ -3,12 +3,16 @@
 TC is reported twice: ``tc`` as ETC computes it (every pixel whose flow stays inside the frame)
 and ``tc_visible`` leaving out the pixels the benchmark knows are occluded or disoccluded in the
 next frame (:mod:`stpn.vss.synthetic`). ``fps`` counts frames over the model's wall time (data
-generation excluded; one frame at a time, as in streaming use).
+generation excluded; one frame at a time, as in streaming use). With a ``flow`` function (RAFT,
+:mod:`stpn.vss.raft_flow`) instead of the benchmark's exact flow, ``tc`` uses it and
+``tc_visible`` is NaN (visibility is known only with the exact flow).
 """
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Optional, Sequence
+
+import numpy as np
 
 import torch
 
@@ -18,8 +22,11 @@ from stpn.vss.model import VideoSegmenter
 from stpn.vss.synthetic import SegmentationVideo
 
 
+FlowFn = Callable[[np.ndarray, np.ndarray], torch.Tensor]  # frames t, t + 1 (H, W, 3) uint8 -> (2, H, W)
+
+
 def evaluate_videos(model: VideoSegmenter, videos: Sequence[SegmentationVideo],
-                    device: torch.device | str = "cpu") -> dict[str, float]:
+                    device: torch.device | str = "cpu", flow: Optional[FlowFn] = None) -> dict[str, float]:
     """``miou``, ``miou_degraded`` (NaN without degraded frames), ``tc``, ``tc_visible``, per-class
     ``iou_<c>``, ``frames`` and ``fps``."""
     classes = model.num_classes
@@ -43,10 +50,12 @@ def evaluate_videos(model: VideoSegmenter, videos: Sequence[SegmentationVideo],
             confusion += counts
             if video.degraded[t]:
                 degraded += counts
-            if previous is not None:
-                flow = torch.from_numpy(video.flows[t - 1])
-                tc.update(previous, pred, flow)
-                tc_visible.update(previous, pred, flow, torch.from_numpy(video.visible[t - 1]))
+            if previous is not None and flow is not None:
+                tc.update(previous, pred, flow(video.frames[t - 1], frame))
+            elif previous is not None:
+                exact = torch.from_numpy(video.flows[t - 1])
+                tc.update(previous, pred, exact)
+                tc_visible.update(previous, pred, exact, torch.from_numpy(video.visible[t - 1]))
             previous = pred
     model.train(was_training)
     out = {"miou": mean_iou(confusion),

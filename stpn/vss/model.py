@@ -10,6 +10,13 @@ Training batch: clips ``(B, T, 3, H, W)`` (the last frame is the current one, th
 before it its key frames; the baseline only reads the last frame) and labels ``(B, H, W)`` of
 the current frame (255 = ignore). Loss: cross-entropy on the logits upsampled to ``H × W``
 plus 0.4 × the auxiliary head's.
+
+Unlabelled frames (the second training phase on Cityscapes / CamVid, :mod:`stpn.vss.train`; the
+supplementary says only that the last 40k of the 80k iterations use "both labeled and unlabeled
+data"): a sample whose ``labelled`` flag is False is trained on pseudo-labels, the model's own
+detached prediction for that frame (the full model's, with STT) where its softmax confidence is
+at least ``PSEUDO_LABEL_CONFIDENCE``, ignored elsewhere; the same targets serve the auxiliary head.
+Its key frames are the frames before it, as for a labelled frame.
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ from stpn.vss.metrics import IGNORE_INDEX
 from stpn.vss.pspnet import AUX_WEIGHT, PSPNet18
 from stpn.vss.query_selection import SELECTIONS, boundary_queries, query_count, random_queries
 from stpn.vss.stt import SparseTemporalTransformer
+
+PSEUDO_LABEL_CONFIDENCE = 0.9
 
 
 class VideoSegmenter(nn.Module):
@@ -78,8 +87,9 @@ class VideoSegmenter(nn.Module):
             _, features = self.psp.encode(previous.flatten(0, 1))
         return list(features.unflatten(0, previous.shape[:2]).unbind(1))
 
-    def forward(self, clips: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        """Training losses ``{"seg": ..., "aux": ...}`` (the aux term already weighted by 0.4)."""
+    def forward(self, clips: Tensor, labels: Tensor, labelled: Optional[Tensor] = None) -> dict[str, Tensor]:
+        """Training losses ``{"seg": ..., "aux": ...}`` (the aux term already weighted by 0.4);
+        ``labelled`` ``(B,)`` bool: False rows are trained on pseudo-labels (module docstring)."""
         if clips.ndim != 5:
             raise ValueError(f"clips must be (B, T, 3, H, W), got {tuple(clips.shape)}")
         out = self.segment(clips[:, -1], self.key_features(clips))
@@ -87,8 +97,24 @@ class VideoSegmenter(nn.Module):
         logits = F.interpolate(out["logits"], size=size, mode="bilinear", align_corners=False)
         aux = F.interpolate(out["aux"], size=size, mode="bilinear", align_corners=False)
         labels = labels.long()
-        return {"seg": F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX),
-                "aux": AUX_WEIGHT * F.cross_entropy(aux, labels, ignore_index=IGNORE_INDEX)}
+        if labelled is not None and not bool(labelled.all()):
+            labels = torch.where(labelled.view(-1, 1, 1), labels, pseudo_labels(logits))
+        return {"seg": masked_cross_entropy(logits, labels), "aux": AUX_WEIGHT * masked_cross_entropy(aux, labels)}
+
+
+def masked_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy over the pixels not labelled 255; 0 (not NaN) when every pixel is
+    ignored (a crop of padding, an unlabelled frame without a confident pixel)."""
+    total = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (labels != IGNORE_INDEX).sum().clamp_min(1)
+
+
+def pseudo_labels(logits: Tensor, confidence: float = PSEUDO_LABEL_CONFIDENCE) -> Tensor:
+    """Logits ``(B, C, H, W)`` → detached argmax ``(B, H, W)``, 255 where the top softmax
+    probability is below ``confidence``."""
+    with torch.no_grad():
+        top, classes = logits.softmax(1).max(1)
+        return torch.where(top >= confidence, classes, torch.full_like(classes, IGNORE_INDEX))
 
 
 def build_segmenter(num_classes: int, temporal: bool = True, selection: str = "boundary",

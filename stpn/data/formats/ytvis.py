@@ -42,16 +42,11 @@ def write_ytvis(
     annotations: list[dict] = []
     for video in checked_videos(videos, categories, summary):
         video_id = len(video_entries) + 1
-        file_names = [f"{video.name}/{t:05d}.jpg" for t in range(len(video))]
-        for frame, file_name in zip(video.frames, file_names):
+        entry = video_entry(video, video_id)
+        for frame, file_name in zip(video.frames, entry["file_names"]):
             save_frame(frame, root / split / "JPEGImages" / file_name)
-        entry = {"id": video_id, "width": int(video.width), "height": int(video.height), "length": len(video),
-                 "file_names": file_names}
-        if any(a.deteriorations for a in video.annotations):
-            entry["deteriorations"] = [list(a.deteriorations) for a in video.annotations]
         video_entries.append(entry)
-        for track in _tracks(video):
-            annotations.append(_track_entry(video, track, len(annotations) + 1, video_id))
+        annotations += track_annotations(video, video_id, len(annotations) + 1)
     data = {"categories": [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(categories)],
             "videos": video_entries, "annotations": annotations}
     path = root / f"{split}.json"
@@ -59,6 +54,20 @@ def write_ytvis(
     path.write_text(json.dumps(data))
     summary.files.append(path)
     return summary
+
+
+def video_entry(video: Video, video_id: int) -> dict:
+    """The ``videos`` entry of ``video`` (frame files ``{name}/{t:05d}.jpg``)."""
+    entry = {"id": video_id, "width": int(video.width), "height": int(video.height), "length": len(video),
+             "file_names": [f"{video.name}/{t:05d}.jpg" for t in range(len(video))]}
+    if any(a.deteriorations for a in video.annotations):
+        entry["deteriorations"] = [list(a.deteriorations) for a in video.annotations]
+    return entry
+
+
+def track_annotations(video: Video, video_id: int, first_id: int) -> list[dict]:
+    """The ``annotations`` entries of ``video``'s tracks, ids from ``first_id`` on."""
+    return [_track_entry(video, track, first_id + k, video_id) for k, track in enumerate(_tracks(video))]
 
 
 def _tracks(video: Video) -> list[list[Optional[Instance]]]:
