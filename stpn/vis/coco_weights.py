@@ -114,7 +114,6 @@ def load_coco_mask2former(model: VideoInstanceSegmenter, path: Union[str, Path])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a Mask2Former checkpoint in transformers' layout ({exc})") from None
     own = model.state_dict()
-    kept = []
     if "head.class_predictor.weight" in state and state["head.class_predictor.weight"].shape != own[
             "head.class_predictor.weight"].shape:
         for key in ("head.class_predictor.weight", "head.class_predictor.bias"):
@@ -129,5 +128,4 @@ def load_coco_mask2former(model: VideoInstanceSegmenter, path: Union[str, Path])
     if problems:
         raise CheckpointError(f"{path} does not fit this segmenter ({'; '.join(problems)})")
     model.load_state_dict(state, strict=False)
-    kept = [k for k in own if k not in state]
-    return kept
+    return [k for k in own if k not in state]
