@@ -69,7 +69,8 @@ def test_level_embed_and_deformable_offsets_are_initialised():
     level = decoder.level_embed.detach()
     assert torch.isfinite(level).all() and level.abs().sum() > 0
     assert 0.5 < float(level.std()) < 2.0  # normal(0, 1), not leftover memory
-    attention = [m for m in decoder.modules() if isinstance(m, Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention)]
+    attention = [m for m in decoder.modules()
+                 if isinstance(m, Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention)]
     assert attention
     for module in attention:
         assert float(module.sampling_offsets.weight.detach().abs().max()) == 0.0
