@@ -77,8 +77,10 @@ def _fit_worker(rank: int, port: int, tmp: str, predictor) -> None:
 @pytest.mark.parametrize("predictor", [None, "relation"])
 def test_the_segmenter_trains_under_plain_ddp(tmp_path, predictor):
     """Every trainable parameter gets a gradient (DDP without find_unused_parameters fails on the
-    second step otherwise) and the ranks stay in step."""
+    second step otherwise), the ranks stay in step, and only rank 0 writes vis.json (two ranks
+    writing it raced on its temporary file now and then)."""
     mp.spawn(_fit_worker, args=(_free_port(), str(tmp_path), predictor), nprocs=WORLD, join=True)
     main, other = (json.loads((tmp_path / f"fit{r}.json").read_text()) for r in range(WORLD))
     assert len(main["losses"]) == 3 and other["losses"] == []
     assert main["digest"] == other["digest"]
+    assert json.loads((tmp_path / "run" / "vis.json").read_text())["task"] == "vis"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from stpn.data.types import VideoDataset
-from stpn.engine import TrainConfig, TrainHistory, fit, make_train_loader
+from stpn.engine import TrainConfig, TrainHistory, fit, init_distributed, is_main_process, make_train_loader
 from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings
 from stpn.vis.checkpoint import write_vis_run_file
 from stpn.vis.config import SegmenterConfig
@@ -26,8 +26,10 @@ def train_segmenter(model: VideoInstanceSegmenter, model_config: SegmenterConfig
     write the run directory (``vis.json`` + the engine's files)."""
     if list(dataset.categories) != list(model.class_names):
         raise ValueError(f"the dataset's classes {dataset.categories} differ from the model's {model.class_names}")
-    write_vis_run_file(out_dir, replace(model_config, class_names=list(model.class_names)), inference,
-                       data.to_dict())
+    init_distributed()  # under torchrun only rank 0 writes vis.json (ranks would race on its temporary file)
+    if is_main_process():
+        write_vis_run_file(out_dir, replace(model_config, class_names=list(model.class_names)), inference,
+                           data.to_dict())
     samples = segmentation_samples(dataset, model.stpn is not None, data.train_sizes, data.max_size,
                                    data.max_offset, data.support_per_side, data.flip, data.key_frames)
     loader = make_train_loader(samples, config.batch_size or 8, seed=config.seed,
