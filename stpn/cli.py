@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stpn.tracking.cli import add_tracking_commands
     from stpn.vss.cli import add_vss_commands
     from stpn.vis.segment_cli import add_vis_eval_commands
+    from stpn.vis.train_cli import add_train_vis_command
 
     parser = argparse.ArgumentParser(
         prog="stpn",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_commands(commands)
     add_droptrack_commands(commands)
     add_vss_commands(commands)
+    add_train_vis_command(commands)
     add_vis_eval_commands(commands)
     return parser
 
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         from stpn.vss.cli import run_vss_command
 
         return run_vss_command(args)
+    if args.command == "train-vis":
+        from stpn.vis.train_cli import run_train_vis_command
+
+        return run_train_vis_command(args)
     if args.command in ("eval-vis", "segment"):
         from stpn.vis.segment_cli import run_vis_eval_command
 

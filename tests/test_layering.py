@@ -19,6 +19,7 @@ FORBIDDEN = {
     "backbones": ("stpn.detection", "stpn.tracking", "stpn.engine", "stpn.demo"),
     "engine": ("stpn.detection", "stpn.tracking", "stpn.demo"),
     "analysis": ("stpn.tracking", "stpn.demo"),
+    "vis": ("stpn.tracking", "stpn.demo", "stpn.vss"),
 }
 
 
