@@ -12,16 +12,23 @@ from typing import Any, Sequence
 import yaml
 
 
-def read_sections(path: str | Path, sections: Sequence[str], required: Sequence[str]) -> dict[str, Any]:
-    """The config at ``path`` as a dict; unknown sections and missing (or empty) ``required``
-    sections are ``ValueError`` s, a missing file a ``FileNotFoundError``."""
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document at ``path``; a missing file is a ``FileNotFoundError``, bad YAML a
+    ``ValueError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def read_sections(path: str | Path, sections: Sequence[str], required: Sequence[str]) -> dict[str, Any]:
+    """The config at ``path`` as a dict; unknown sections and missing (or empty) ``required``
+    sections are ``ValueError`` s, a missing file a ``FileNotFoundError``."""
+    path = Path(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with sections {', '.join(sections)}")
     unknown = sorted(set(data) - set(sections))

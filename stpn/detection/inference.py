@@ -35,7 +35,7 @@ def prepare_frame(frame: Tensor, size_divisible: int = 32, device: Optional[torc
     return normalise_and_pad([frame], size_divisible)[0]
 
 
-class _Prepared(Sequence):
+class PreparedFrames(Sequence):
     """Lazy ``prepare_frame`` onto ``device`` over a sequence (keeps random access for per-video
     mode)."""
 
@@ -76,7 +76,7 @@ def detect_video(
     if isinstance(frames, (Sequence, Tensor)):
         if len(frames) == 0:
             raise ValueError("the video has no frames")
-        first, prepared = frames[0], _Prepared(frames, device)
+        first, prepared = frames[0], PreparedFrames(frames, device)
     else:
         frames = iter(frames)
         first = next(frames, None)
@@ -88,7 +88,7 @@ def detect_video(
         raise ValueError("prompt_frames needs an STPN detector without SELSA")
     if model.uses_prompts:
         extractor = StreamingExtractor(model.extractor, mode, num_support, stride, batch_size)
-        stream = extractor.run(prepared, None if prompt_frames is None else _Prepared(prompt_frames, device))
+        stream = extractor.run(prepared, None if prompt_frames is None else PreparedFrames(prompt_frames, device))
     else:
         stream = ((t, [m[0] for m in model.extractor.forward_features(f[None])]) for t, f in enumerate(prepared))
     support = SupportRoICache(model, prepared, size, mode, num_support, stride, batch_size) if model.uses_selsa else None

@@ -32,15 +32,9 @@ def pop_tracker(model: Any, where: str, expected: str) -> Any:
 
 def config_tracker(path: Union[str, Path]) -> str:
     """The tracker a training config at ``path`` names (``model.tracker``, default ``mixformer``)."""
-    import yaml
+    from stpn.config_file import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path)
     model = data.get("model") if isinstance(data, dict) else None
     name = model.get(TRACKER_KEY, "mixformer") if isinstance(model, dict) else "mixformer"
     if name not in TRACKERS:

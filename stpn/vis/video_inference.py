@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from stpn.data.normalisation import padded_size
-from stpn.detection.inference import prepare_frame
+from stpn.detection.inference import PreparedFrames, prepare_frame
 from stpn.engine.device import inference_autocast, model_device, step_under
 from stpn.prompts.settings import DEFAULT_INFERENCE, InferenceSettings
 from stpn.prompts.streaming import StreamingExtractor
@@ -48,19 +48,6 @@ class AssociatedVideo:
         return self.association.frame_masks(queries, t, out_size, self.image_size, self.padded_size)
 
 
-class _PreparedFrames(SequenceABC):
-    """Lazy :func:`prepare_frame` onto ``device`` that keeps random access (per-video mode)."""
-
-    def __init__(self, frames: Sequence[Tensor], device: torch.device) -> None:
-        self.frames, self.device = frames, device
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def __getitem__(self, i):
-        return prepare_frame(self.frames[i], device=self.device)
-
-
 class _PromptedFeatures:
     """What the streaming extractor calls: support embeddings and prompts from ``model.stpn``,
     the prompted pass through ``model.features`` (so any per-stage output norms apply)."""
@@ -83,7 +70,7 @@ def _feature_stream(model, frames, settings: InferenceSettings, device) -> tuple
     if isinstance(frames, (SequenceABC, Tensor)):
         if len(frames) == 0:
             raise ValueError("the video has no frames")
-        first, prepared = frames[0], _PreparedFrames(frames, device)
+        first, prepared = frames[0], PreparedFrames(frames, device)
     else:
         if settings.mode == "per-video" and model.stpn is not None:
             frames = list(frames)  # per-video prompts need the whole video
