@@ -113,3 +113,14 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tmp_path, extra):
     assert [r["lr"] for r in resumed.train] == [r["lr"] for r in full.train[5:]]
     f = build_schedule(cfg, 4)
     assert [r["lr"] for r in full.train] == pytest.approx([1e-2 * f(i) for i in range(12)])
+
+
+def test_a_checkpoint_from_before_the_schedule_fields_resumes_without_a_difference():
+    """A saved config that predates a field counts as that field's default, not as a change."""
+    from stpn.engine.training_state import _config_differences
+
+    config = TrainConfig(lr=1e-3, max_iters=5)
+    old = {k: v for k, v in config.to_dict().items()
+           if k not in ("schedule", "optimizer", "momentum", "poly_power", "min_lr_factor")}
+    assert _config_differences(old, config) == []
+    assert _config_differences(old, TrainConfig(lr=1e-3, max_iters=5, schedule="cosine")) == ["schedule"]

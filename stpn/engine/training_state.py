@@ -1,6 +1,7 @@
 """What a training checkpoint holds and how a run is restored from it."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Any, Mapping, Sequence
@@ -51,7 +52,10 @@ BOOKKEEPING_FIELDS = {
 
 
 def _config_differences(saved: dict[str, Any], current: TrainConfig) -> list[str]:
+    """Fields whose values differ; a field the checkpoint predates counts as its default."""
     now = current.to_dict()
+    saved = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.name not in saved and f.default is not dataclasses.MISSING}, **saved}
     keys = (set(saved) | set(now)) - BOOKKEEPING_FIELDS
     return sorted(k for k in keys if saved.get(k) != now.get(k))
 
