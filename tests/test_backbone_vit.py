@@ -167,3 +167,12 @@ def test_loads_timm_state_dict_strictly(tmp_path, suffix):
         build_vit(weights=str(path), **{**CONFIGS["reg"], "reg_tokens": 1})
     with pytest.raises(FileNotFoundError):
         build_vit(weights=str(tmp_path / "missing.pth"), **CONFIGS["reg"])
+
+
+def test_unreadable_weight_files_name_the_file(tmp_path):
+    from stpn.backbones.weights import read_state_dict
+
+    for name in ("broken.safetensors", "broken.pth"):
+        (tmp_path / name).write_bytes(b"not weights")
+        with pytest.raises(ValueError, match=name):
+            read_state_dict(tmp_path / name)

@@ -44,6 +44,10 @@ def test_flow_has_the_frame_shape_and_tc_accepts_it(raft_weights, height, width)
 def test_missing_or_wrong_weights_are_clear_errors(tmp_path, raft_weights):
     with pytest.raises(FileNotFoundError, match="nothing.pth"):
         build_raft("raft_small", tmp_path / "nothing.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="junk.pth"):
+        build_raft("raft_small", junk)
     with pytest.raises(ValueError, match="raft_small_random.pth: not raft_large weights"):
         build_raft("raft_large", raft_weights)
     with pytest.raises(ValueError, match="raft_huge"):

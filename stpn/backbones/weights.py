@@ -22,7 +22,10 @@ def read_state_dict(path: str | Path) -> StateDict:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError, header / size errors
+            raise ValueError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors come in many types; name the file

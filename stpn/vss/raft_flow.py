@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stpn.backbones.weights import read_state_dict
+
 RAFT_VARIANTS = ("raft_small", "raft_large")
 MIN_SIDE = 128  # torchvision's RAFT: feature maps (1/8) of at least 16
 
@@ -52,10 +54,10 @@ def build_raft(variant: str, weights: Union[str, Path]) -> torch.nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"RAFT weights not found: {path} (give a local file with --flow-weights)")
     model = getattr(optical_flow, variant)(weights=None, progress=False)
+    state = read_state_dict(path)  # unreadable files: ValueError naming the file
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-    except (RuntimeError, ValueError, AttributeError, TypeError, KeyError) as exc:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: not {variant} weights ({first})") from None
     return model.eval()
