@@ -182,8 +182,8 @@ def test_keep_frames_masks_the_other_frames_and_drops_empty_tracks():
 
 
 def test_the_real_tiny_segmenter_runs_through_inference_and_evaluation(benchmark):
-    """With branch vis-model merged: the real model's API is the one coded against."""
-    model_module = pytest.importorskip("stpn.vis.model")
+    """The real model's API is the one the inference code is written against."""
+    from stpn.vis import model as model_module
     from stpn.vis.evaluate import evaluate_vis
 
     torch.manual_seed(0)

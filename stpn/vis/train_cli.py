@@ -43,7 +43,7 @@ def run_train_vis(args: argparse.Namespace) -> int:
     print(f"{len(dataset.videos)} training videos ({frames} frames, {len(names)} classes); run directory {out}",
           flush=True)
     history = train_segmenter(model, model_config, dataset, cfg.data, train, out, cfg.inference,
-                              resume="auto" if args.resume else None)
+                              resume="auto" if args.resume else None, num_workers=args.workers)
     losses = history.losses
     summary = f"; loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
     print(f"{history.end_iteration} iterations in {time.perf_counter() - start:.1f} s{summary}; "
@@ -57,7 +57,9 @@ def add_train_vis_command(commands) -> None:
     cmd.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     cmd.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     cmd.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    cmd.add_argument("--iters", type=int, default=None, help="override the length in iterations (smoke tests)")
+    cmd.add_argument("--max-iters", "--iters", dest="iters", type=int, default=None,
+                     help="override the length in iterations (smoke tests)")
+    cmd.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0: in the main process)")
     cmd.add_argument("--seed", type=int, default=None, help="override train.seed (initialisation and data order)")
     cmd.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
 

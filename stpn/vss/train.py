@@ -1,8 +1,8 @@
 """Train a segmenter on the shared engine (the function behind ``stpn train-vss``).
 
-The engine's optimiser is AdamW with linear warm-up and step decay (:mod:`stpn.engine.optim`,
-:mod:`stpn.engine.schedule`); the paper's SGD (momentum 0.9) with poly decay needs the engine's
-``optimizer`` / ``schedule`` settings, so until then the configs use AdamW.
+The optimiser and schedule are the config's ``train`` settings on the engine
+(:mod:`stpn.engine.optim`, :mod:`stpn.engine.schedule`): the Cityscapes / CamVid presets use the
+paper's SGD (momentum 0.9) with poly decay, the small benchmark configs AdamW with step decay.
 
 Benchmark videos (every frame labelled) train on labelled current frames throughout. Recorded
 videos (Cityscapes, CamVid) train on their labelled frames (:class:`RecordedClips`); with

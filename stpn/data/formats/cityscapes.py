@@ -6,7 +6,8 @@ Layout (the official download, unchanged)::
     {root}/gtFine/{split}/{city}/{city}_{seq}_{frame:06d}_gtFine_labelIds.png
 
 Every ``{city}_{seq}`` of ``leftImg8bit_sequence`` is one 30-frame snippet; its one ``gtFine``
-label belongs to the 20th frame (index 19, whatever its frame number). A snippet comes back as a
+label belongs to the frame its number names (index 19, the 20th frame, in the official
+snippets). A snippet comes back as a
 :class:`LabelledSequence`: its frame paths in time order and the labelled frame's index and label
 path. :func:`cityscapes_train_ids` maps the label images' ``labelIds`` to the 19 training classes
 (255 = ignore) with the table of the official label definition (``cityscapesscripts``'
