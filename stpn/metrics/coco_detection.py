@@ -190,7 +190,7 @@ def format_table(rows: dict[str, dict], columns: Optional[Sequence[str]] = None)
     """An aligned text table, one row per model: ``rows = {model name: report dict}``.
 
     ``columns`` defaults to those of :data:`TABLE_COLUMNS` any row has. Columns whose name starts
-    with ``AP`` are fractions shown in percent (one decimal); others (``fps``...) with two
+    with ``AP`` or ``AR`` are fractions shown in percent (one decimal); others (``fps``...) with two
     decimals; ``-`` marks a missing or NaN value.
     """
     if columns is None:
@@ -199,7 +199,7 @@ def format_table(rows: dict[str, dict], columns: Optional[Sequence[str]] = None)
     def cell(column: str, value) -> str:
         if not isinstance(value, numbers.Real) or math.isnan(value):
             return "-"
-        return f"{100 * value:.1f}" if column.startswith("AP") else f"{value:.2f}"
+        return f"{100 * value:.1f}" if column.startswith(("AP", "AR")) else f"{value:.2f}"
 
     lines = [["model", *columns]] + [[name, *(cell(c, row.get(c)) for c in columns)] for name, row in rows.items()]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]

@@ -30,18 +30,9 @@ TABLE = ("AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L", "AR1", "AR10", "AP_degrad
 
 def format_vis_table(name: str, report: dict) -> str:
     """One aligned row: the metrics in percent (``-`` for NaN), then frames/s."""
-    columns = [c for c in TABLE if c in report] + (["fps"] if "fps" in report else [])
+    from stpn.metrics.coco_detection import format_table
 
-    def cell(column: str) -> str:
-        value = report[column]
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return f"{value:.2f}" if column == "fps" else f"{100 * value:.1f}"
-
-    rows = [["model", *columns], [name, *(cell(c) for c in columns)]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns) + 1)]
-    return "\n".join("  ".join([row[0].ljust(widths[0])] + [x.rjust(w) for x, w in zip(row[1:], widths[1:])])
-                     for row in rows)
+    return format_table({name: report}, [c for c in TABLE if c in report] + (["fps"] if "fps" in report else []))
 
 
 def _settings(run, args: argparse.Namespace):
