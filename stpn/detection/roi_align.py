@@ -95,8 +95,8 @@ def separable_roi_align(features: Tensor, rois: Tensor, output_size, spatial_sca
         lower = bucket
         if len(idx):
             m_h, m_w = min(bucket, height), min(bucket, width)
-            rows = y0[idx].clamp(max=height - m_h)[:, None] + torch.arange(m_h)  # (r, M_h)
-            cols = x0[idx].clamp(max=width - m_w)[:, None] + torch.arange(m_w)  # (r, M_w)
+            rows = y0[idx].clamp(max=height - m_h)[:, None] + torch.arange(m_h, device=rois.device)  # (r, M_h)
+            cols = x0[idx].clamp(max=width - m_w)[:, None] + torch.arange(m_w, device=rois.device)  # (r, M_w)
             out = out.index_copy(0, idx, pooled_windows(features, image_of[idx], ay[idx], ax[idx], rows, cols))
     idx = torch.nonzero(longest > lower).flatten()
     if len(idx):
