@@ -120,3 +120,18 @@ def test_stpn_only_settings_leave_the_per_frame_run_alone(tmp_path):
     more = replace(base, train_support=base.train_support + 2)
     assert training_key(base, "per-frame", 0, weights) == training_key(more, "per-frame", 0, weights)
     assert training_key(base, "STPN", 0, weights) != training_key(more, "STPN", 0, weights)
+
+
+def test_cores_of_finished_jobs_are_handed_on(monkeypatch):
+    from multiprocessing import Value
+
+    from stpn.demo import jobs
+
+    monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
+    remaining = Value("i", 6)
+    assert jobs._threads_now(remaining, 2) == 2  # more jobs than workers: each keeps its share
+    remaining.value = 1
+    assert jobs._threads_now(remaining, 2) == 4  # the last job takes every core
+    remaining.value = 3
+    assert jobs._threads_now(remaining, 1) == 1
+    assert jobs._threads_now(None, 1) == 1

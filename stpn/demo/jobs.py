@@ -5,6 +5,11 @@ detector step is dominated by small operations that one thread runs nearly as fa
 Workers are spawned (a fresh interpreter each: no forked OpenMP state), receive the datasets once
 (initializer) and report their training progress to the parent through a queue, where one
 progress bar per job is shown.
+
+Cores freed by a finished job are handed on: the workers share a count of the jobs not yet
+finished, and once fewer jobs than workers remain, each running job takes
+``cores // remaining`` threads (on 2 cores: the job left over trains on both once the other
+one is done).
 """
 from __future__ import annotations
 
@@ -30,9 +35,16 @@ def worker_count(jobs: int) -> int:
     return jobs if jobs > 0 else max(1, min(2, os.cpu_count() or 1))
 
 
-def _init_worker(threads: int, shared: dict, progress_queue) -> None:
+def _init_worker(threads: int, shared: dict, progress_queue, remaining) -> None:
     torch.set_num_threads(threads)
-    _STATE.update(shared, queue=progress_queue)
+    _STATE.update(shared, queue=progress_queue, remaining=remaining)
+
+
+def _threads_now(remaining, default: int) -> int:
+    """This worker's fair share of the cores given the count of unfinished jobs."""
+    left = remaining.value if remaining is not None else 0
+    cores = os.cpu_count() or 1
+    return max(default, cores // left) if left > 0 else default
 
 
 def _generate(args: tuple) -> list[Video]:
@@ -55,14 +67,24 @@ def generate_videos(num_videos: int, frames: int, size: int, seed: int, severity
     return videos
 
 
-class _QueueHandler(logging.Handler):
-    """Forwards the engine's "iter i/n ... loss x" log records to the parent as (job, i, n, loss)."""
+class _TrainingLogBridge(logging.Handler):
+    """Runs in the training loop at each of the engine's "iter i/n ... loss x" log records: sends
+    (job, i, n, loss) to the parent's progress bars and takes the cores a finished job freed.
 
-    def __init__(self, job: str, progress_queue) -> None:
+    The thread count is set here, not from another thread of the worker, because PyTorch's
+    intra-op thread count belongs to the thread that sets it."""
+
+    def __init__(self, job: str, progress_queue, remaining) -> None:
         super().__init__()
-        self.job, self.queue = job, progress_queue
+        self.job, self.queue, self.remaining = job, progress_queue, remaining
+        self.threads = torch.get_num_threads()
 
     def emit(self, record: logging.LogRecord) -> None:
+        wanted = _threads_now(self.remaining, self.threads)
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+        if self.queue is None:
+            return
         try:
             _, iteration, total, _, terms = record.args
             loss = terms.split()[1] if terms.startswith("loss ") else ""
@@ -72,24 +94,30 @@ class _QueueHandler(logging.Handler):
 
 
 def run_job(fn: Callable, job: str, *args):
-    """Call ``fn(shared state, *args)`` in a worker, with the engine's progress sent to the parent."""
+    """Call ``fn(shared state, *args)`` in a worker, with the engine's progress sent to the parent;
+    count the job as finished when it returns."""
     logger = logging.getLogger("stpn.engine")
-    handler = _QueueHandler(job, _STATE["queue"]) if _STATE.get("queue") is not None else None
-    if handler is not None:
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    handler = _TrainingLogBridge(job, _STATE.get("queue"), _STATE.get("remaining"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         return fn(_STATE, *args)
     finally:
-        if handler is not None:
-            logger.removeHandler(handler)
+        logger.removeHandler(handler)
+        torch.set_num_threads(handler.threads)
+        remaining = _STATE.get("remaining")
+        if remaining is not None:
+            with remaining.get_lock():
+                remaining.value -= 1
 
 
 def run_jobs(jobs: Sequence[tuple[str, Callable, tuple]], shared: dict, workers: int, threads: int,
              progress: bool) -> list:
     """Run ``fn(shared, *args)`` for every ``(name, fn, args)`` on ``workers`` spawned processes
-    of ``threads`` threads each; results in job order. One progress bar per job."""
+    of ``threads`` threads each (more once fewer jobs than workers remain); results in job order.
+    One progress bar per job."""
     ctx = get_context("spawn")
+    remaining = ctx.Value("i", len(jobs))
     manager = ctx.Manager() if progress else None
     progress_queue = manager.Queue() if manager is not None else None
     bars: dict[str, tqdm] = {}
@@ -112,7 +140,7 @@ def run_jobs(jobs: Sequence[tuple[str, Callable, tuple]], shared: dict, workers:
         watcher.start()
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads, shared, progress_queue)) as pool:
+                                 initargs=(threads, shared, progress_queue, remaining)) as pool:
             futures = [pool.submit(run_job, fn, name, *args) for name, fn, args in jobs]
             return [f.result() for f in futures]
     finally:

@@ -7,11 +7,11 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
-from torchvision.ops import MultiScaleRoIAlign
 
 from stpn.backbones.swin import build_swin
 from stpn.detection.detector import VideoFasterRCNN
 from stpn.detection.neck import NormFPN
+from stpn.detection.roi_align import SeparableMultiScaleRoIAlign
 from stpn.detection.selsa import make_selsa_roi_heads
 from stpn.detection.selsa_detector import SelsaFasterRCNN
 from stpn.prompts.build import build_predictor, support_tokens
@@ -37,7 +37,8 @@ def build_faster_rcnn_heads(
 ) -> tuple[RegionProposalNetwork, RoIHeads]:
     """torchvision's standard FPN Faster R-CNN heads: one anchor size per FPN level
     (P2–P6 for ``num_maps = 4`` backbone maps: the maps and the FPN's extra max-pooled level) with
-    aspect ratios 0.5/1/2, RoIAlign 7×7 on the backbone maps' levels (P2–P5), two 1024-d FC layers and a
+    aspect ratios 0.5/1/2, RoIAlign 7×7 on the backbone maps' levels (P2–P5; torchvision's kernel
+    on the GPU, :mod:`stpn.detection.roi_align`'s equal and faster one on the CPU), two 1024-d FC layers and a
     (num_classes + 1)-way classifier with class-specific box regression.
     ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` are (training, testing) counts."""
     levels = fpn_levels(num_maps)
@@ -55,7 +56,7 @@ def build_faster_rcnn_heads(
         post_nms_top_n={"training": rpn_post_nms_top_n[0], "testing": rpn_post_nms_top_n[1]},
         nms_thresh=0.7,
     )
-    roi_pool = MultiScaleRoIAlign(list(levels), output_size=7, sampling_ratio=2)
+    roi_pool = SeparableMultiScaleRoIAlign(list(levels), output_size=7, sampling_ratio=2)
     roi_heads = RoIHeads(
         roi_pool,
         TwoMLPHead(channels * 7 * 7, representation_size),

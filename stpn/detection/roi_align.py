@@ -9,10 +9,9 @@ for columns. So RoIAlign of the RoIs of one image is two batched matrix products
 gives the backward as two more; outputs and gradients equal torchvision's to float rounding
 (``tests/test_roi_align.py``).
 
-Not yet the detector's default: any change of summation order changes a 2400-step training
-run's trajectory, so switching ``stpn.detection.build`` to it means measuring the demo's
-three-seed table again (``docs/demo.md``, "Next"). Measured on one thread, first 40 demo steps:
-per-frame 0.44 → 0.32 s/step, STPN 0.75 → 0.66 s/step.
+The detectors of :mod:`stpn.detection.build` use it (through
+:class:`SeparableMultiScaleRoIAlign`, on the CPU only). Measured on one thread, first 40 demo
+steps under cProfile: per-frame 0.44 → 0.32 s/step, STPN 0.75 → 0.66 s/step.
 
 Semantics are torchvision's ``roi_align`` with a fixed ``sampling_ratio > 0`` (the detector's 2),
 both ``aligned`` modes: sample points below −1 or beyond the map's size contribute zero, the
