@@ -169,3 +169,28 @@ def test_overlay_blends_each_instance_in_its_own_colour():
     assert np.array_equal(draw_instances(frame, np.zeros((1, 20, 30), bool), ["cat"], [0.5]), frame)
     with pytest.raises(ValueError, match="masks must be"):
         draw_instances(frame, masks[:, :10], ["cat", "dog"], [0.9, 0.4])
+
+
+def test_eval_vis_takes_the_data_from_the_configs_eval_section(fake_run, ytvis_file, tmp_path, capsys):
+    from pathlib import Path
+
+    base = (Path(__file__).parent.parent / "configs" / "vis_synthetic_tiny.yaml").read_text()
+    base = "\n".join(line for line in base.splitlines() if not line.startswith("eval:"))
+    config = tmp_path / "with_eval.yaml"
+    config.write_text(base + f"\neval: {{data: {ytvis_file}}}\n")
+    (tmp_path / "run").mkdir()
+    assert run_cli("eval-vis", "--config", config, "--checkpoint", tmp_path / "run") == 0
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())  # default --out: <run>/eval
+    assert 0 <= metrics["AP"] <= 1 and (tmp_path / "run" / "eval" / "results.json").is_file()
+    capsys.readouterr()
+    no_eval = tmp_path / "no_eval.yaml"
+    no_eval.write_text(base + "\n")
+    assert run_cli("eval-vis", "--config", no_eval, "--checkpoint", tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert "no_eval.yaml" in err and "eval.data" in err
+    assert run_cli("eval-vis", "--checkpoint", tmp_path / "run") == 2
+    assert "--data" in capsys.readouterr().err
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(base + f"\neval: {{dataset: {ytvis_file}}}\n")
+    assert run_cli("eval-vis", "--config", typo, "--checkpoint", tmp_path / "run") == 2
+    assert "typo.yaml" in capsys.readouterr().err

@@ -8,7 +8,9 @@ one-line error naming the file, the section and the key):
 * ``train``: :class:`~stpn.engine.TrainConfig`;
 * ``pretrained`` (optional): ``coco`` (a local COCO Mask2Former checkpoint in transformers'
   layout, :mod:`stpn.vis.coco_weights`) and / or ``backbone`` (a local timm Swin checkpoint);
-* ``inference`` (optional): :class:`~stpn.prompts.settings.InferenceSettings` saved with the model.
+* ``inference`` (optional): :class:`~stpn.prompts.settings.InferenceSettings` saved with the model;
+* ``eval`` (optional): :class:`VisEvalConfig`, the YouTube-VIS file ``stpn eval-vis --config``
+  evaluates on.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from stpn.prompts.settings import InferenceSettings
 from stpn.strict_fields import from_dict
 from stpn.vis.config import SegmenterConfig
 
-SECTIONS = ("model", "data", "train", "pretrained", "inference")
+SECTIONS = ("model", "data", "train", "pretrained", "inference", "eval")
 YTVIS_TRAIN_SIZES = (288, 320, 352, 384, 416, 448, 480, 512)
 
 
@@ -77,6 +79,16 @@ class VisDataConfig:
 
 
 @dataclass(frozen=True)
+class VisEvalConfig:
+    """``data``: a YouTube-VIS JSON to evaluate on (paths as given, relative to the working
+    directory like ``data.root``); ``images``: its frame folder (default
+    ``<data folder>/<data name>/JPEGImages``, as the official download)."""
+
+    data: Optional[str] = None
+    images: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class VisRunConfig:
     model: SegmenterConfig
     data: VisDataConfig
@@ -84,6 +96,7 @@ class VisRunConfig:
     coco_weights: Optional[str] = None
     backbone_weights: Optional[str] = None
     inference: InferenceSettings = InferenceSettings()
+    eval: VisEvalConfig = VisEvalConfig()
 
 
 def read_vis_config(path: Union[str, Path]) -> VisRunConfig:
@@ -107,4 +120,5 @@ def read_vis_config(path: Union[str, Path]) -> VisRunConfig:
         train=TrainConfig.from_dict(raw["train"], where, section="train"),
         coco_weights=pretrained.get("coco"), backbone_weights=pretrained.get("backbone"),
         inference=from_dict(InferenceSettings, raw.get("inference") or {}, where, section="inference"),
+        eval=from_dict(VisEvalConfig, raw.get("eval") or {}, where, section="eval"),
     )

@@ -4,10 +4,12 @@
 (:func:`stpn.vis.checkpoint.load_vis_run`); the test-time settings saved with it
 (:class:`~stpn.prompts.settings.InferenceSettings`) apply, flags override single fields.
 
-* ``stpn eval-vis --checkpoint R --data ANN.json [--images DIR] --out DIR``: YouTube-VIS AP of
+* ``stpn eval-vis --checkpoint R --data ANN.json [--images DIR] [--out DIR]``: YouTube-VIS AP of
   the model on a YouTube-VIS file (frames in ``DIR``, default ``ANN's folder/<ANN name>/JPEGImages``
   as the official download; the built-in benchmark is written so by ``stpn data synth --format
-  ytvis``); prints the metric table, writes ``DIR/metrics.json`` and ``DIR/results.json``
+  ytvis``), or ``--config C`` instead of ``--data`` / ``--images``: the file the config's ``eval``
+  section names (:class:`~stpn.vis.sections.VisEvalConfig`); prints the metric table, writes
+  ``DIR/metrics.json`` and ``DIR/results.json`` (``DIR`` default: ``R``'s run directory ``/eval``)
   (YouTube-VIS results, video ids as in ``ANN.json``). A file without ``annotations`` (the
   valid / test splits) gets only ``results.json``, for the evaluation server.
 * ``stpn segment VIDEO --checkpoint R --out annotated.mp4 --json results.json``: any file PyAV
@@ -22,6 +24,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Optional
 
 from stpn.device_flags import add_device_flags
 
@@ -49,6 +52,29 @@ def _json_safe(report: dict) -> dict:
             for k, v in report.items()}
 
 
+def _run_dir(checkpoint: str) -> Path:
+    """The run directory of ``--checkpoint`` (a run directory or one of its weight files)."""
+    return Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+
+
+def eval_inputs(args: argparse.Namespace) -> tuple[Path, Optional[Path], Path]:
+    """(YouTube-VIS file, frame folder or None for the default, output folder) of ``eval-vis``:
+    ``--data`` / ``--images`` if given, else the ``eval`` section of ``--config``."""
+    data, images = args.data, args.images
+    if args.config is not None:
+        from stpn.vis.sections import read_vis_config
+
+        evaluation = read_vis_config(args.config).eval
+        if data is None and evaluation.data is None:
+            raise ValueError(f"{args.config}: no `eval.data` (a YouTube-VIS JSON) to evaluate on; add it or pass --data")
+        data = data or evaluation.data
+        images = images or evaluation.images
+    if data is None:
+        raise ValueError("give --data ANN.json, or --config C whose `eval` section names `data`")
+    out = Path(args.out) if args.out else _run_dir(args.checkpoint) / "eval"
+    return Path(data), Path(images) if images else None, out
+
+
 def run_eval_vis(args: argparse.Namespace) -> int:
     from stpn.data.formats.ytvis import read_ytvis
     from stpn.data.formats.ytvis_results import write_ytvis_results
@@ -58,17 +84,16 @@ def run_eval_vis(args: argparse.Namespace) -> int:
     from stpn.vis.checkpoint import load_vis_run
     from stpn.vis.evaluate import check_classes, predict_vis_dataset, vis_report
 
-    data = Path(args.data)
+    data, images, out = eval_inputs(args)
     if not data.is_file():
         raise FileNotFoundError(f"YouTube-VIS file not found: {data}")
-    out = Path(args.out)
     metrics_path, results_path = out / "metrics.json", out / "results.json"
     existing = [p for p in (metrics_path, results_path) if p.exists()]
     if existing and not args.overwrite:
         raise OutputError(f"{existing[0]} exists; pass --overwrite to replace it")
     check_outputs([("the data file", data), *input_files("--checkpoint", args.checkpoint)],
                   {"--out (metrics.json)": metrics_path, "--out (results.json)": results_path})
-    images = Path(args.images) if args.images else data.parent / data.stem / "JPEGImages"
+    images = images or data.parent / data.stem / "JPEGImages"
     dataset = read_ytvis(data.parent, data.stem, ann_file=data, image_root=images)
     raw = json.loads(data.read_text())
     if not dataset.videos:
@@ -90,8 +115,7 @@ def run_eval_vis(args: argparse.Namespace) -> int:
         print(f"{data} has no annotations (a valid / test split): no metrics; {fps:.2f} frames/s")
         return 0
     report = {**vis_report(raw, results, dataset, video_ids), "fps": fps, "settings": settings.to_dict()}
-    run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
-    print(format_vis_table(run_dir.name, report))
+    print(format_vis_table(_run_dir(args.checkpoint).name, report))
     write_text_atomic(metrics_path, json.dumps(_json_safe(report), indent=2))
     print(f"metrics written to {metrics_path} ({settings.mode} mode)")
     return 0
@@ -171,10 +195,11 @@ def add_vis_eval_commands(commands) -> None:
 
     ev = commands.add_parser("eval-vis", help="YouTube-VIS AP of a trained video instance segmenter")
     ev.add_argument("--checkpoint", required=True, help="train-vis run directory or weight file")
-    ev.add_argument("--data", required=True, help="YouTube-VIS JSON (e.g. the benchmark written by "
-                                                  "`stpn data synth --format ytvis`)")
+    ev.add_argument("--config", default=None, help="a train-vis config whose `eval` section names the data")
+    ev.add_argument("--data", default=None, help="YouTube-VIS JSON (e.g. the benchmark written by "
+                                                 "`stpn data synth --format ytvis`); default: the config's eval.data")
     ev.add_argument("--images", default=None, help="frame folder (default: <data folder>/<data name>/JPEGImages)")
-    ev.add_argument("--out", required=True, help="folder for metrics.json and results.json")
+    ev.add_argument("--out", default=None, help="folder for metrics.json and results.json (default: <run>/eval)")
     ev.add_argument("--overwrite", action="store_true", help="replace metrics.json / results.json in --out")
     add_settings_flags(ev)
     add_device_flags(ev)
