@@ -76,6 +76,13 @@ def _load_safetensors_file(path: Path) -> dict[str, torch.Tensor]:
 WEIGHT_FILES = (EXPORT_FILE, CHECKPOINT_FILE)  # a run's weights, in the order they are looked for
 
 
+def run_directory(path: Union[str, Path]) -> Path:
+    """The run directory of ``path``: ``path`` itself if it is a directory, else the folder of
+    the weight file it names."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
 def read_run_record(path: PathLike, record_file: str, what: str,
                     parse: Optional[Callable[[dict, Path], Any]] = None) -> tuple[Any, Path]:
     """``(record, weights)`` of a training run, given its directory or one of its weight files:
@@ -89,7 +96,7 @@ def read_run_record(path: PathLike, record_file: str, what: str,
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no {what} checkpoint at {path}")
-    run_dir = path if path.is_dir() else path.parent
+    run_dir = run_directory(path)
     record_path = run_dir / record_file
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path} not found: is {run_dir} a {what} run directory?")

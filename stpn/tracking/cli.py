@@ -158,6 +158,7 @@ def run_eval_track(args: argparse.Namespace) -> int:
     from stpn.tracking.evaluate import evaluate_tracker
     from stpn.tracking.kinds import load_any_tracker
 
+    from stpn.engine.checkpoint import run_directory
     from stpn.outputs import check_writable_dir
 
     if not Path(args.data).is_dir():
@@ -165,7 +166,7 @@ def run_eval_track(args: argparse.Namespace) -> int:
     if args.results:
         check_writable_dir(args.results, "--results directory")
     model, online = load_any_tracker(args.checkpoint)
-    run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
+    run_dir = run_directory(args.checkpoint)
     # a training stage directory (run/stage2) is named after its run: run_stage2
     name = args.name or (f"{run_dir.parent.name}_{run_dir.name}" if run_dir.name.startswith("stage") else run_dir.name)
     report = evaluate_tracker(model, args.data, args.split, results_dir=args.results, tracker_name=name,

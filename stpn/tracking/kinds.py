@@ -46,10 +46,9 @@ def run_tracker(path: Union[str, Path]) -> str:
     """``"droptrack"`` when the run directory of ``path`` (a directory or one of its weight files)
     holds ``droptrack.json``, else ``"mixformer"`` (whose loader reports a missing ``tracker.json``)."""
     from stpn.droptrack.checkpoint import CONFIG_FILE
+    from stpn.engine.checkpoint import run_directory
 
-    path = Path(path)
-    run_dir = path if path.is_dir() else path.parent
-    return "droptrack" if (run_dir / CONFIG_FILE).is_file() else "mixformer"
+    return "droptrack" if (run_directory(path) / CONFIG_FILE).is_file() else "mixformer"
 
 
 def load_any_tracker(path: Union[str, Path]) -> tuple[Any, dict[str, Any]]:

@@ -52,14 +52,11 @@ def _json_safe(report: dict) -> dict:
             for k, v in report.items()}
 
 
-def _run_dir(checkpoint: str) -> Path:
-    """The run directory of ``--checkpoint`` (a run directory or one of its weight files)."""
-    return Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
-
-
 def eval_inputs(args: argparse.Namespace) -> tuple[Path, Optional[Path], Path]:
     """(YouTube-VIS file, frame folder or None for the default, output folder) of ``eval-vis``:
     ``--data`` / ``--images`` if given, else the ``eval`` section of ``--config``."""
+    from stpn.engine.checkpoint import run_directory
+
     data, images = args.data, args.images
     if args.config is not None:
         from stpn.vis.sections import read_vis_config
@@ -71,7 +68,7 @@ def eval_inputs(args: argparse.Namespace) -> tuple[Path, Optional[Path], Path]:
         images = images or evaluation.images
     if data is None:
         raise ValueError("give --data ANN.json, or --config C whose `eval` section names `data`")
-    out = Path(args.out) if args.out else _run_dir(args.checkpoint) / "eval"
+    out = Path(args.out) if args.out else run_directory(args.checkpoint) / "eval"
     return Path(data), Path(images) if images else None, out
 
 
@@ -79,6 +76,7 @@ def run_eval_vis(args: argparse.Namespace) -> int:
     from stpn.data.formats.ytvis import read_ytvis
     from stpn.data.formats.ytvis_results import write_ytvis_results
     from stpn.engine import init_distributed
+    from stpn.engine.checkpoint import run_directory
     from stpn.engine.device import pick_device
     from stpn.outputs import OutputError, atomic_write, check_outputs, input_files, write_text_atomic
     from stpn.vis.checkpoint import load_vis_run
@@ -115,7 +113,7 @@ def run_eval_vis(args: argparse.Namespace) -> int:
         print(f"{data} has no annotations (a valid / test split): no metrics; {fps:.2f} frames/s")
         return 0
     report = {**vis_report(raw, results, dataset, video_ids), "fps": fps, "settings": settings.to_dict()}
-    print(format_vis_table(_run_dir(args.checkpoint).name, report))
+    print(format_vis_table(run_directory(args.checkpoint).name, report))
     write_text_atomic(metrics_path, json.dumps(_json_safe(report), indent=2))
     print(f"metrics written to {metrics_path} ({settings.mode} mode)")
     return 0

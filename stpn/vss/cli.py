@@ -114,6 +114,7 @@ def flow_function(args: argparse.Namespace, data, device):
 
 
 def run_eval_vss(args: argparse.Namespace) -> int:
+    from stpn.engine.checkpoint import run_directory
     from stpn.engine.device import pick_device
     from stpn.outputs import atomic_write
     from stpn.vss.evaluate import evaluate_videos
@@ -129,7 +130,7 @@ def run_eval_vss(args: argparse.Namespace) -> int:
         metrics = evaluate_videos(model, data.load(), device, flow)
     else:
         metrics = evaluate_sequences(model, data.load(), data.context, device, flow)
-    run_dir = Path(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent
+    run_dir = run_directory(args.checkpoint)
     print(format_metrics(run_dir.name, metrics))
     if args.json:
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(
