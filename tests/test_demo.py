@@ -135,3 +135,24 @@ def test_cores_of_finished_jobs_are_handed_on(monkeypatch):
     remaining.value = 3
     assert jobs._threads_now(remaining, 1) == 1
     assert jobs._threads_now(None, 1) == 1
+
+
+def test_bf16_training_reaches_both_detectors_and_the_runs_identity(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from stpn.cli import main
+    from stpn.demo import run
+    from stpn.demo.run import demo_train_config, training_key
+
+    base = DemoSettings()
+    fp32 = replace(base, amp=None)
+    assert demo_train_config(base, 0, "backbone.").amp == "bf16" and demo_train_config(fp32, 0, "backbone.").amp is None
+    weights = Path(tmp_path) / "abc" / "backbone.safetensors"
+    for name in ("per-frame", "STPN"):  # a finished fp32 run is not reused for bf16
+        assert training_key(base, name, 0, weights) != training_key(fp32, name, 0, weights)
+    seen = []
+    monkeypatch.setattr(run, "run_demo", seen.append)
+    assert main(["demo", "--amp", "none", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert [s.amp for s in seen] == [None, "bf16"]

@@ -28,6 +28,8 @@ def add_demo_command(sub) -> None:
                       help="STPN: support frames per training key frame, half from each side (even)")
     demo.add_argument("--support-grad", action="store_true",
                       help="STPN: gradients through the support frames' pass too (the released code: off)")
+    demo.add_argument("--amp", choices=("bf16", "none"), default=d.amp or "none",
+                      help="training precision of both detectors: bf16 autocast (default) or fp32 (none)")
     demo.add_argument("--jobs", type=int, default=d.jobs, help="worker processes (0: one per core, at most 2)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -49,7 +51,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
                                 val_videos=args.val_videos, frames=args.frames, severity=args.severity,
                                 pretrain=dataclasses.replace(defaults.pretrain, iters=args.pretrain_iters),
                                 backbone_lr_multiplier=args.backbone_lr, support_grad=args.support_grad,
-                                train_support=args.train_support, jobs=args.jobs, progress=not args.no_progress)
+                                train_support=args.train_support, amp=None if args.amp == "none" else args.amp,
+                                jobs=args.jobs, progress=not args.no_progress)
         for name, value in (("frames", args.frames), ("train-frames", args.train_frames)):
             if value < 1:
                 raise ValueError(f"num_frames must be a positive integer, got {value} (--{name})")
