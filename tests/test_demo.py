@@ -30,6 +30,7 @@ def test_demo_writes_table_results_and_report(tmp_path, capsys):
     assert all(len(r["losses"]) >= 1 for r in results["runs"])
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "<img" in html and "prompts from another video" in html
+    assert "Training: 2 steps of 2 clips from 2 videos, bf16; STPN with 4 support frames" in html
     # the pre-trained backbone and the finished detectors are reused by a second run
     again = run_demo(toy_settings(tmp_path / "demo"))
     assert "(cached;" in capsys.readouterr().out

@@ -12,11 +12,13 @@ Steps, all on the CPU:
    Swin learns to classify clean object crops, standing in for the paper's ImageNet weights;
    both detectors start from these weights.
 3. **Training**: the two detectors at once in two one-thread worker processes
-   (:mod:`stpn.demo.jobs`), 2400 steps under bf16 autocast (weights, optimiser and losses in
-   fp32; on a CPU with bf16 instructions an STPN step takes about 0.6 of the fp32 time), the pre-trained backbone at a tenth of the heads'
-   learning rate (at the full rate the detector often learns to ignore even perfect prompts:
-   ``docs/demo.md``); STPN sees six support frames per key frame, three on each side within ±9
-   (the released recipe has two; six did better on the tuning split, ``docs/demo.md``).
+   (:mod:`stpn.demo.jobs`), 2000 steps under bf16 autocast (weights, optimiser state and loss
+   sums in fp32; on a CPU with bf16 instructions an STPN step takes about 0.6 of the fp32 time),
+   the pre-trained backbone at a tenth of the heads' learning rate (at the full rate the
+   detector often learns to ignore even perfect prompts: ``docs/demo.md``); STPN sees four
+   support frames per key frame, two on each side within ±9 (the released recipe has two in
+   all; two made the detector read its prompts less, six did not fit the 15-minute budget:
+   ``docs/demo.md``, fourth and eighth rounds).
 4. **Evaluation** on the validation videos: the per-frame baseline; STPN with per-video prompts
    from 14 frames (the released test mode); STPN with a sliding window; and STPN with the
    prompts of *another* validation video, which shows how much of the gain comes from the
@@ -333,7 +335,9 @@ def run_demo(settings: DemoSettings) -> dict:
     losses = {r["model"]: r["losses"] for r in runs if r["seed"] == settings.seeds[0]}
     first = {e["row"]: e["detections"] for r in runs if r["seed"] == settings.seeds[0] for e in r["evaluations"]}
     notes = (f"<p>Pre-trained backbone: held-out crop accuracy {pretrain_record['held_out_accuracy']:.3f} "
-             f"({pretrain_record['train_crops']} training crops).</p>")
+             f"({pretrain_record['train_crops']} training crops). Training: {settings.iters} steps of "
+             f"{settings.batch_size} clips from {settings.train_videos} videos, {settings.amp or 'fp32'}; STPN with "
+             f"{settings.train_support} support frames per key frame.</p>")
     report = write_report(out / "report.html", "stpn demo: per-frame baseline vs STPN on degraded video",
                           f"<pre>{heading}\n{text}\n" + "\n".join(gains) + "</pre>", losses, by_kind,
                           *example_frames(val_set, {row: first[row] for row in ("per-frame", "STPN")}), notes=notes,
