@@ -13,7 +13,8 @@ Steps, all on the CPU:
    both detectors start from these weights.
 3. **Training**: the two detectors at once in two one-thread worker processes
    (:mod:`stpn.demo.jobs`), 2000 steps under bf16 autocast (weights, optimiser state and loss
-   sums in fp32; on a CPU with bf16 instructions an STPN step takes about 0.6 of the fp32 time),
+   sums in fp32; on a CPU with bf16 instructions a step takes 0.6–0.75 of the fp32 time:
+   ``python -m benchmarks.bench_demo_step``),
    the pre-trained backbone at a tenth of the heads' learning rate (at the full rate the
    detector often learns to ignore even perfect prompts: ``docs/demo.md``); STPN sees four
    support frames per key frame, two on each side within ±9 (the released recipe has two in
