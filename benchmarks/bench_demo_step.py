@@ -20,14 +20,12 @@ from typing import Optional, Sequence
 import torch
 
 from stpn.data import synthetic
-from stpn.data.clips import ClipDataset
 from stpn.data.types import VideoDataset
-from stpn.demo.run import MODELS, DemoSettings, demo_detector_config, demo_train_config
+from stpn.demo.run import MODELS, DemoSettings, demo_detector_config, demo_train_config, support_per_side
 from stpn.detection.config import build_from_config
-from stpn.detection.data import collate_detection
-from stpn.engine import build_optimizer, make_train_loader
+from stpn.detection.run import training_loader
+from stpn.engine import build_optimizer
 from stpn.engine.step import train_step
-from stpn.prompts.sampling import train_bilateral
 
 
 def step_runner(name: str, amp: Optional[str], batches: list, settings: DemoSettings):
@@ -47,16 +45,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, float]:
     parser.add_argument("--videos", type=int, default=16, help="training videos the batches come from")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    for name in ("steps", "repeats", "videos", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
     settings = DemoSettings()
     videos = [synthetic.generate_video(i, settings.train_frames, settings.size, 1, settings.severity,
                                        settings.single_class) for i in range(args.videos)]
-    batches = {}
-    for name, predictor in MODELS.items():
-        per_side = settings.train_support // 2 if predictor else 1
-        clips = ClipDataset(VideoDataset(list(synthetic.CATEGORIES), videos), train_bilateral(9, per_side))
-        loader = make_train_loader(clips, settings.batch_size, seed=0, collate_fn=collate_detection)
-        batches[name] = list(itertools.islice(iter(loader), args.steps))
+    dataset, train_config = VideoDataset(list(synthetic.CATEGORIES), videos), demo_train_config(settings, 0, "")
+    batches = {name: list(itertools.islice(iter(training_loader(
+        dataset, train_config, support_per_side=support_per_side(settings, predictor))), args.steps))
+        for name, predictor in MODELS.items()}
     runs = {(name, amp): step_runner(name, amp, batches[name], settings)
             for name in MODELS for amp in (None, "bf16")}
     best = {key: float("inf") for key in runs}

@@ -169,6 +169,12 @@ def demo_train_config(settings: DemoSettings, seed: int, backbone_prefix: str,
                        log_every=10, checkpoint_every=0, progress=False)
 
 
+def support_per_side(settings: DemoSettings, predictor) -> int:
+    """Support frames per side of a training key frame: half of ``settings.train_support`` under
+    STPN; one for the per-frame detector (its batches carry them unread)."""
+    return settings.train_support // 2 if predictor else 1
+
+
 def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: DemoSettings) -> dict:
     """Train one detector from the pre-trained backbone and evaluate it in every test mode of
     :data:`ROWS` that applies to it. ``state``: ``train_set``, ``val_set``, ``weights``."""
@@ -188,7 +194,7 @@ def train_and_evaluate(state: dict, name: str, predictor, seed: int, settings: D
     else:
         start = time.perf_counter()
         losses = train_detector(model, config, train_set, train_cfg, run_dir,
-                                support_per_side=settings.train_support // 2 if predictor else 1).losses
+                                support_per_side=support_per_side(settings, predictor)).losses
         train_seconds = time.perf_counter() - start
         (run_dir / RUN_FILE).write_text(json.dumps({"key": key, "losses": losses, "train_seconds": train_seconds}))
     evaluations = []

@@ -52,9 +52,16 @@ def train_detector(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_detector_file(out_dir, detector_config, inference)
-    clips = ClipDataset(dataset, train_bilateral(max_offset, support_per_side), transform=transform, key_frames=key_frames)
-    loader = make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
+    loader = training_loader(dataset, train_config, transform, max_offset, support_per_side, key_frames)
     return fit(model, loader, train_config, out_dir, resume=resume)
+
+
+def training_loader(dataset: VideoDataset, train_config: TrainConfig, transform=None, max_offset: int = 9,
+                    support_per_side: int = 1, key_frames: KeyFrames = "all"):
+    """The engine's resumable loader of detection clips (key frame + bilateral support frames,
+    :func:`stpn.prompts.sampling.train_bilateral`) that :func:`train_detector` trains on."""
+    clips = ClipDataset(dataset, train_bilateral(max_offset, support_per_side), transform=transform, key_frames=key_frames)
+    return make_train_loader(clips, train_config.batch_size or 8, seed=train_config.seed, collate_fn=collate_detection)
 
 
 def load_detector(path: str | Path, device: Optional[torch.device | str] = None) -> tuple[VideoFasterRCNN, DetectorConfig]:
