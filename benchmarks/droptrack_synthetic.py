@@ -8,7 +8,10 @@ The pre-training uses ``configs/pretrain_tiny.yaml``'s model (ViT 96 wide, 4 blo
 64 px search crops, so the search grid is the pre-training grid. A toy: numbers from it say
 whether the pieces connect and which way the initialisation pushes, not what DropTrack reaches.
 
-Run: ``python -m benchmarks.droptrack_synthetic [--seeds 0 1] [--pretrain-iters 300] [--iters 300]``
+Run: ``python -m benchmarks.droptrack_synthetic [--seeds 0 1] [--pretrain-iters 300] [--iters 300]``;
+seeds run one after another, so on two cores run one seed per process (``--out`` apart,
+``OMP_NUM_THREADS=1`` each) and join their tables with
+``python -m benchmarks.droptrack_synthetic --merge OUT_A OUT_B``.
 """
 from __future__ import annotations
 
@@ -125,6 +128,30 @@ def run(s: DropTrackBench) -> dict:
     return results
 
 
+def merge(out_dirs: Sequence[str]) -> dict:
+    """One table from the ``results.json`` of several finished runs (one seed each, say), which
+    must share every setting but the seeds and the output folder."""
+    results = []
+    for out in out_dirs:
+        path = Path(out) / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{out} is not a finished run of this benchmark: no results.json")
+        results.append(json.loads(path.read_text()))
+    def shared(r: dict) -> dict:
+        return {k: v for k, v in r["settings"].items() if k not in ("out_dir", "seeds", "progress")}
+    for out, r in zip(out_dirs[1:], results[1:]):
+        if shared(r) != shared(results[0]):
+            diff = sorted(k for k in shared(r) if shared(r)[k] != shared(results[0]).get(k))
+            raise ValueError(f"{out}/results.json has other settings than {out_dirs[0]}: {', '.join(diff)}")
+    runs = [run for r in results for run in r["runs"]]
+    seeds = sorted({run["seed"] for run in runs})
+    if len(seeds) != sum(len(r["settings"]["seeds"]) for r in results):
+        raise ValueError("the runs repeat a seed; merge runs of different seeds")
+    table = summarise(runs)
+    print(format_table(table, len(seeds)))
+    return {"runs": runs, "table": table, "seeds": seeds}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     d = DropTrackBench()
@@ -134,7 +161,11 @@ def main(argv=None) -> int:
     for name in ("train_videos", "val_videos", "frames", "pretrain_iters", "iters", "batch_size"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--merge", nargs="+", metavar="OUT", help="print one table from finished runs' folders, run nothing")
     a = p.parse_args(argv)
+    if a.merge:
+        merge(a.merge)
+        return 0
     run(DropTrackBench(out_dir=a.out, seeds=tuple(a.seeds), inits=tuple(a.inits), train_videos=a.train_videos,
                        val_videos=a.val_videos, frames=a.frames, pretrain_iters=a.pretrain_iters, iters=a.iters,
                        batch_size=a.batch_size, lr=a.lr))
