@@ -4,7 +4,7 @@ videos, then fine-tuned as DropTrack, against the same tracker from a random ini
 AO / SR0.5 / SR0.75 on the validation split, mean ± spread (half the range) over the seeds.
 
 The pre-training uses ``configs/pretrain_tiny.yaml``'s model (ViT 96 wide, 4 blocks, patch 8,
-64 px) with its recipe; the tracker is ``build_droptrack("tiny")`` with 32 px templates and
+64 px) with base lr 1.5e-3 and one warm-up epoch (the config warms up for five); the tracker is ``build_droptrack("tiny")`` with 32 px templates and
 64 px search crops, so the search grid is the pre-training grid. A toy: numbers from it say
 whether the pieces connect and which way the initialisation pushes, not what DropTrack reaches.
 
