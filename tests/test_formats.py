@@ -465,3 +465,17 @@ def test_numpy_scalars_in_annotations_are_written(tmp_path, write, read):
             i.visible_fraction = np.float32(i.visible_fraction)
     write([video], CATEGORIES, tmp_path)
     assert sum(len(v) for v in read(tmp_path).videos) >= 3
+
+
+def test_ytvis_mask_of_the_wrong_size_names_the_file_and_the_entry(tmp_path):
+    write_ytvis(make_videos(), CATEGORIES, tmp_path)
+    data = json.loads((tmp_path / "train.json").read_text())
+    annotation = data["annotations"][0]
+    t = next(i for i, s in enumerate(annotation["segmentations"]) if s is not None)
+    annotation["segmentations"][t]["size"] = [annotation["height"] + 1, annotation["width"]]
+    (tmp_path / "train.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetFormatError) as info:
+        read_ytvis(tmp_path)
+    message = str(info.value)
+    assert "train.json" in message and f"segmentations[{t}]" in message and "differs from the image size" in message
+    assert "\n" not in message
