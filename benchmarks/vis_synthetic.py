@@ -40,12 +40,11 @@ from typing import Optional, Sequence
 
 import torch
 
-from stpn.backbones.swin import build_swin
 from stpn.data import synthetic
 from stpn.data.types import VideoDataset
 from stpn.demo import jobs
-from stpn.demo.pretrain import RECORD_FILE, WEIGHTS_FILE, PretrainSettings, cache_dir, pretrain_backbone, save_pretrained
-from stpn.demo.run import data_seeds
+from stpn.demo.pretrain import PretrainSettings
+from stpn.demo.run import cached_backbone, data_seeds
 from stpn.engine import TrainConfig
 from stpn.prompts.settings import InferenceSettings
 from stpn.vis.config import SegmenterConfig, build_from_config
@@ -106,20 +105,11 @@ def train_config(s: VisBench, seed: int) -> TrainConfig:
 
 def pretrained_backbone(s: VisBench, pool, progress: bool) -> Path:
     """The cached crop-classification weights of the segmenter's Swin (made first if missing)."""
-    kwargs = segmenter_config(s, None).swin_kwargs
-    seed, p = data_seeds(s.data_seed)["pretrain"], s.pretrain
-    directory = cache_dir(Path(s.out_dir) / "pretrain", p, kwargs,
-                          {"seed": seed, "size": s.size, "single_class": True, "generator": synthetic.GENERATOR_VERSION})
-    if (directory / WEIGHTS_FILE).is_file():
-        return directory / WEIGHTS_FILE
-    videos = jobs.generate_videos(p.videos, p.frames, s.size, seed, 0.0, True, pool, "pre-training videos", progress)
-    torch.manual_seed(0)
-    backbone = build_swin("swin_tiny_patch4_window7_224", **kwargs)
-    record = pretrain_backbone(backbone, VideoDataset(list(synthetic.CATEGORIES), videos), p, seed=0, progress=progress)
-    save_pretrained(directory, backbone, record | {"settings": asdict(p)})
-    print(f"pre-trained backbone: held-out crop accuracy {record['held_out_accuracy']:.3f} "
-          f"({record['seconds']:.0f} s)", flush=True)
-    return directory / WEIGHTS_FILE
+    config = segmenter_config(s, None)
+    weights, _ = cached_backbone(Path(s.out_dir) / "pretrain", s.pretrain, config.variant, config.swin_kwargs,
+                                 list(synthetic.CATEGORIES), s.size, True,
+                                 data_seeds(s.data_seed)["pretrain"], pool, torch.get_num_threads(), progress)
+    return weights
 
 
 def train_and_evaluate(state: dict, name: str, seed: int, s: VisBench) -> dict:

@@ -124,28 +124,33 @@ def other_videos(count: int) -> list[int]:
 
 
 def pretrained_backbone(settings: DemoSettings, class_names: list[str], pool, threads: int) -> tuple[Path, dict]:
-    """The cached pre-trained backbone file for these settings and its record, made first if
-    missing (:mod:`stpn.demo.pretrain`)."""
+    """The demo's cached pre-trained backbone file and its record (:func:`cached_backbone`)."""
     config = demo_detector_config(class_names, None, settings.size)
-    seed = data_seeds(settings.data_seed)["pretrain"]
-    p = settings.pretrain
-    directory = cache_dir(Path(settings.out_dir) / "pretrain", p, config.swin_kwargs,
-                          {"seed": seed, "size": settings.size, "single_class": settings.single_class,
-                           "generator": synthetic.GENERATOR_VERSION})
+    return cached_backbone(Path(settings.out_dir) / "pretrain", settings.pretrain, config.variant, config.swin_kwargs,
+                           class_names, settings.size, settings.single_class, data_seeds(settings.data_seed)["pretrain"],
+                           pool, threads, settings.progress)
+
+
+def cached_backbone(root: Path, p: PretrainSettings, variant: str, swin_kwargs: dict, class_names: list[str],
+                    size: int, single_class: bool, seed: int, pool, threads: int, progress: bool) -> tuple[Path, dict]:
+    """The pre-trained weights of ``build_swin(variant, **swin_kwargs)`` cached under ``root`` and
+    their record, made first if missing (:mod:`stpn.demo.pretrain`) on ``p.videos`` clean videos of
+    generator seed ``seed``, with ``threads`` torch threads."""
+    directory = cache_dir(root, p, swin_kwargs, {"seed": seed, "size": size, "single_class": single_class,
+                                                 "generator": synthetic.GENERATOR_VERSION})
     weights = directory / WEIGHTS_FILE
     if weights.is_file():
         record = json.loads((directory / RECORD_FILE).read_text())
         print(f"pre-trained backbone: {weights} (cached; held-out crop accuracy {record['held_out_accuracy']:.3f})")
         return weights, record
-    videos = jobs.generate_videos(p.videos, p.frames, settings.size, seed, 0.0, settings.single_class, pool,
-                                  "pre-training videos (clean)", settings.progress)
+    videos = jobs.generate_videos(p.videos, p.frames, size, seed, 0.0, single_class, pool,
+                                  "pre-training videos (clean)", progress)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        backbone = build_swin(config.variant, **config.swin_kwargs)
-        record = pretrain_backbone(backbone, VideoDataset(list(class_names), videos), p, seed=0,
-                                   progress=settings.progress)
+        backbone = build_swin(variant, **swin_kwargs)
+        record = pretrain_backbone(backbone, VideoDataset(list(class_names), videos), p, seed=0, progress=progress)
     finally:
         torch.set_num_threads(previous)
     record["settings"] = asdict(p)
