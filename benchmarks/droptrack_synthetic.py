@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from benchmarks.track_synthetic import BenchSettings, preload, training_sequence
 from stpn.droptrack.build import TINY, build_droptrack
 from stpn.droptrack.train import droptrack_pair_settings, train_droptrack
 from stpn.engine import TrainConfig
+from stpn.metrics.seeds import mean_and_spread
 from stpn.pretraining.pairs import PairSettings as MAEPairs
 from stpn.pretraining.settings import Recipe
 from stpn.pretraining.sources import read_sources
@@ -92,8 +92,7 @@ def summarise(runs: list[dict]) -> dict:
     table = {}
     for init in dict.fromkeys(r["init"] for r in runs):
         rows = [r for r in runs if r["init"] == init]
-        table[init] = {m: (statistics.fmean(r[m] for r in rows),
-                           (max(r[m] for r in rows) - min(r[m] for r in rows)) / 2) for m in METRICS}
+        table[init] = {m: mean_and_spread(r[m] for r in rows) for m in METRICS}
     return table
 
 

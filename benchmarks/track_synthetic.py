@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ from stpn.data import synthetic
 from stpn.data.formats.got10k import read_got10k, write_got10k
 from stpn.data.types import load_frame
 from stpn.engine import TrainConfig
+from stpn.metrics.seeds import mean_and_spread
 from stpn.tracking.build import build_mixformer
 from stpn.tracking.evaluate import evaluate_tracker
 from stpn.tracking.online import OnlineTracker
@@ -219,9 +219,8 @@ def summarise(runs: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
         row = {}
         for key in METRICS:
             values = [100 * r["metrics"][key] for r in mine if r["metrics"].get(key) is not None]
-            row[key] = (statistics.fmean(values), (max(values) - min(values)) / 2) if values else (float("nan"), 0.0)
-        seconds = [r["train_seconds"] for r in mine]
-        row["train s"] = (statistics.fmean(seconds), (max(seconds) - min(seconds)) / 2)
+            row[key] = mean_and_spread(values) if values else (float("nan"), 0.0)
+        row["train s"] = mean_and_spread(r["train_seconds"] for r in mine)
         table[name] = row
     return table
 

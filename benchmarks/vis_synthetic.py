@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,6 +45,7 @@ from stpn.demo import jobs
 from stpn.demo.pretrain import PretrainSettings
 from stpn.demo.run import cached_backbone, data_seeds
 from stpn.engine import TrainConfig
+from stpn.metrics.seeds import mean_and_spread
 from stpn.prompts.settings import InferenceSettings
 from stpn.vis.config import SegmenterConfig, build_from_config
 from stpn.vis.evaluate import evaluate_vis
@@ -133,8 +133,7 @@ def summarise(runs: list[dict]) -> dict:
     table = {}
     for name in dict.fromkeys(r["model"] for r in runs):
         rows = [r for r in runs if r["model"] == name]
-        table[name] = {m: (statistics.fmean(100 * r[m] for r in rows),
-                           (max(100 * r[m] for r in rows) - min(100 * r[m] for r in rows)) / 2) for m in METRICS}
+        table[name] = {m: mean_and_spread(100 * r[m] for r in rows) for m in METRICS}
     return table
 
 

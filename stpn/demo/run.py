@@ -55,6 +55,7 @@ from stpn.detection.run import predict_dataset, train_detector
 from stpn.engine import TrainConfig
 from stpn.engine.checkpoint import EXPORT_FILE
 from stpn.metrics.coco_detection import detection_report
+from stpn.metrics.seeds import mean_and_spread
 
 MODELS = {"per-frame": None, "STPN": "relation"}
 # table rows: (row name, model, test mode, prompts from another video)
@@ -265,11 +266,9 @@ def summarise(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
         mine = [r for r in records if r["row"] == name]
         row = {}
         for header, key, scale in COLUMNS:
-            values = [scale * r["metrics"][key] for r in mine]
-            row[header] = (statistics.fmean(values), (max(values) - min(values)) / 2)
+            row[header] = mean_and_spread(scale * r["metrics"][key] for r in mine)
         row["params (M)"] = (mine[0]["params_m"], 0.0)
-        fps = [r["fps"] for r in mine]
-        row["frames/s"] = (statistics.fmean(fps), (max(fps) - min(fps)) / 2)
+        row["frames/s"] = mean_and_spread(r["fps"] for r in mine)
         table[name] = row
     return table
 
