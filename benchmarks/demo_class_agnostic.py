@@ -93,11 +93,14 @@ def measure(out_dir: Path) -> dict:
     results_file = out_dir / "results.json"
     if not results_file.is_file():
         raise FileNotFoundError(f"{results_file}: not found (run stpn demo --out {out_dir} first)")
-    results = json.loads(results_file.read_text())
-    settings = results["settings"]
-    val_set = validation_set(settings)
+    try:
+        results = json.loads(results_file.read_text())
+        settings, runs = results["settings"], results["runs"]
+        val_set = validation_set(settings)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{results_file}: not the results.json of stpn demo ({type(error).__name__}: {error})")
     scores = []
-    for run in results["runs"]:
+    for run in runs:
         model = trained_detector(run, settings, val_set.categories)
         detections, _ = predict_dataset(model, val_set, "per-video", settings["num_support"], progress=False)
         scores.append({"model": run["model"], "seed": run["seed"], **score(val_set, detections)})
@@ -122,7 +125,7 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     try:
         measured = measure(out)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     (out / "class_agnostic.json").write_text(json.dumps(measured, indent=1))

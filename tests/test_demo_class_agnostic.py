@@ -56,3 +56,11 @@ def test_a_folder_without_a_demo_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "results.json" in err[0]
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"settings": {}}'])
+def test_a_broken_results_file_is_a_one_line_error_naming_it(tmp_path, capsys, text):
+    (tmp_path / "results.json").write_text(text)
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "results.json") in err[0]
